@@ -1,0 +1,1587 @@
+#!/usr/bin/env python3
+"""librechat_textfile: LibreChat usage metrics for node_exporter's textfile collector.
+
+A short-lived job, run every minute by a systemd timer or cron. It reads LibreChat's MongoDB
+(users, conversations, messages, transactions, files, feedback, tools), and atomically writes
+one Prometheus text file that node_exporter's textfile collector serves:
+
+    python3 librechat_textfile.py                 # write the .prom file (the scheduled use)
+    python3 librechat_textfile.py --stdout        # print the metrics for a person to read
+    python3 librechat_textfile.py indexes         # list the indexes the queries want
+    python3 librechat_textfile.py indexes --create
+
+What it deliberately does not do:
+
+* It never writes to MongoDB during a run; a user with the built-in ``read`` role is enough.
+  Only ``indexes --create`` writes, and only when asked.
+* It does not serve HTTP: node_exporter does that, with its own TLS and auth.
+* Counters never go down. Documents are counted once, when first seen (a watermark on ``_id``
+  kept in the state file, with an overlap that catches late inserts), never by re-counting what
+  is stored now, so deleted chats and TTL-expired temporary chats do not make counters fall.
+  Values that can shrink are gauges.
+* It does not re-scan whole collections every minute: counters read only new documents,
+  windows ride the ``createdAt``/``_id`` indexes, and stored-now gauges are refreshed every
+  ``--slow-interval`` seconds, their last values kept in the state file.
+
+Dependencies: pymongo, prometheus_client, python-dotenv. Python 3.11+.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import fcntl
+import json
+import logging
+import math
+import os
+import platform
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pymongo
+from bson import ObjectId
+from bson.decimal128 import Decimal128
+from dotenv import dotenv_values
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+
+__version__ = "1.0.0"
+__all__ = ["JobError", "Settings", "collect", "load_settings", "main"]
+
+log = logging.getLogger("librechat_textfile")
+
+STATE_VERSION = 1
+# The state file's layout; bump STATE_VERSION when a section's state changes shape, so an
+# older file leads to a clean recompute rather than a misread.
+
+OTHER = "other"
+UNKNOWN = "unknown"
+REDACTED = "redacted"
+LABEL_MAX_CHARS = 100
+NO_PARENT = "00000000-0000-0000-0000-000000000000"
+AGENT_SUFFIX = re.compile(r"____\d+$")
+# Parallel "added convo" responses carry the agent id with a `____N` suffix (LibreChat 0.8.2+).
+PERSONAL = re.compile(
+    r"[^@\s]+@[^@\s]+\.[^@\s]+"  # an e-mail address
+    r"|^[0-9a-fA-F]{24}$"  # a user / document ObjectId
+    r"|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"  # a UUID
+)
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_USAGE, EXIT_LOCKED = 0, 1, 3, 2, 75
+USD_PER_CREDIT = 1e-6  # LibreChat: 1,000,000 token credits = 1 USD
+
+
+# --------------------------------------------------------------------------------------------
+# Settings: flags > environment > .env > defaults
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message names every one."""
+
+
+class JobError(RuntimeError):
+    """A failure that ends the run with one clear log line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "LibreChat"
+    output: str = "/var/lib/prometheus/node-exporter/librechat.prom"
+    stdout: bool = False
+    state_file: str = "/var/lib/librechat-textfile/state.json"
+    timezone: str = "UTC"
+    timeout: float = 40.0
+    connect_timeout: float = 5.0
+    daily_days: int = 30
+    label_limit: int = 50
+    lag: float = 300.0
+    slow_interval: float = 900.0
+    tenant_label: bool = False
+    logging_level: str = "info"
+    logging_format: str = "%(asctime)s - %(levelname)s - %(message)s"
+    now: datetime | None = None
+    command: str = "run"
+    create_indexes: bool = False
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def lock_file(self) -> str:
+        return self.state_file + ".lock"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _parse_positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0 or (kind is float and not math.isfinite(value)):
+            raise ValueError(f"must be a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def _parse_timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {text!r}") from exc
+    return text
+
+
+def _parse_level(text: str) -> str:
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(f"not a log level: {text!r}")
+    return text.lower()
+
+
+def _parse_now(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"needs a UTC offset, e.g. {text}+00:00")
+    return value.astimezone(UTC)
+
+
+def _parse_output(text: str) -> str:
+    if not text.endswith(".prom"):
+        raise ValueError(f"must end in .prom (node_exporter reads only *.prom), got {text!r}")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    field: str
+    flag: str
+    env: str | None
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("mongodb_uri", "--mongodb-uri", "MONGODB_URI", str,
+           "MongoDB connection string (credentials, replicaSet, readPreference, tls)", "URI"),
+    Option("mongodb_database", "--mongodb-database", "MONGODB_DATABASE", str,
+           "LibreChat's database name", "NAME"),
+    Option("output", "--output", "LIBRECHAT_TEXTFILE_OUTPUT", _parse_output,
+           "the .prom file node_exporter reads; written atomically, mode 0644", "PATH"),
+    Option("state_file", "--state-file", "LIBRECHAT_TEXTFILE_STATE_FILE", str,
+           "watermarks and running totals (JSON); its directory also holds the lock", "PATH"),
+    Option("timezone", "--timezone", "LIBRECHAT_TEXTFILE_TIMEZONE", _parse_timezone,
+           "IANA timezone of calendar windows (day, week from Monday, month)", "ZONE"),
+    Option("timeout", "--timeout", "LIBRECHAT_TEXTFILE_TIMEOUT", _parse_positive(float),
+           "seconds all MongoDB work of one run may take, then the run fails", "SECONDS"),
+    Option("connect_timeout", "--connect-timeout", "LIBRECHAT_TEXTFILE_CONNECT_TIMEOUT",
+           _parse_positive(float), "seconds to find and connect to a MongoDB server", "SECONDS"),
+    Option("daily_days", "--daily-days", "LIBRECHAT_TEXTFILE_DAILY_DAYS", _parse_positive(int),
+           "complete local days the daily statistics average over", "N"),
+    Option("label_limit", "--label-limit", "LIBRECHAT_TEXTFILE_LABEL_LIMIT", _parse_positive(int),
+           "distinct values per label per family; the rest are summed into 'other'", "N"),
+    Option("lag", "--lag", "LIBRECHAT_TEXTFILE_LAG", _parse_positive(float),
+           "seconds of overlap re-read each run to catch late or clock-skewed inserts", "SECONDS"),
+    Option("slow_interval", "--slow-interval", "LIBRECHAT_TEXTFILE_SLOW_INTERVAL",
+           _parse_positive(float),
+           "seconds between refreshes of stored-now gauges (users, files, feedback, balances)",
+           "SECONDS"),
+    Option("tenant_label", "--tenant-label", "LIBRECHAT_TEXTFILE_TENANT_LABEL", _parse_bool,
+           "add a 'tenant' label from tenantId (multi-tenant LibreChat 0.8.5+): true/false",
+           "BOOL"),
+    Option("logging_level", "--log-level", "LOGGING_LEVEL", _parse_level,
+           "debug, info, warning or error", "LEVEL"),
+    Option("logging_format", "--log-format", "LOGGING_FORMAT", str,
+           "Python logging format of the lines on stderr", "FORMAT"),
+    Option("now", "--now", "LIBRECHAT_TEXTFILE_NOW", _parse_now,
+           "pretend the current time is this ISO 8601 instant (tests, replays)", "TIME"),
+)
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    common = argparse.ArgumentParser(add_help=False)
+    for opt in OPTIONS:
+        default = getattr(defaults, opt.field)
+        shown = "unset" if default is None else default
+        common.add_argument(
+            opt.flag, dest=opt.field, default=None, metavar=opt.metavar,
+            help=f"{opt.help} [env {opt.env}; default {shown}]".replace("%", "%%"),
+        )
+    common.add_argument("--env-file", default=".env", metavar="PATH",
+                        help="dotenv file read for the variables above [default .env]")
+    parser = argparse.ArgumentParser(
+        prog="librechat_textfile.py", parents=[common],
+        description="Write LibreChat metrics from MongoDB into node_exporter's textfile "
+                    "directory. Settings: flags > environment > .env file > defaults.",
+    )
+    parser.add_argument("--stdout", action="store_true",
+                        help="print the metrics instead of writing the file; the state file "
+                             "is read but not updated, and no lock is taken")
+    parser.add_argument("--version", action="version",
+                        version=f"librechat-textfile {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{indexes}")
+    idx = sub.add_parser("indexes", parents=[common],
+                         help="list the indexes the job's queries want; --create makes the "
+                              "missing ones (needs a user allowed to createIndex)")
+    idx.add_argument("--create", dest="create_indexes", action="store_true",
+                     help="create the missing indexes")
+    return parser
+
+
+def load_settings(argv: list[str] | None, environ: Mapping[str, str]) -> Settings:
+    """Resolve every setting from flags, then environment, then the .env file, then defaults."""
+    args = _argument_parser().parse_args(argv)
+    dotenv = {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} \
+        if os.path.isfile(args.env_file) else {}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for opt in OPTIONS:
+        flag_value = getattr(args, opt.field, None)
+        source, raw = (opt.flag, flag_value) if flag_value is not None else \
+            next(((name, src[opt.env]) for name, src in (("environment", environ),
+                                                           (".env", dotenv))
+                  if opt.env and opt.env in src), (None, None))
+        if raw is None:
+            continue
+        try:
+            values[opt.field] = opt.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{opt.env or opt.flag} ({source}): {exc}")
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))
+    values["stdout"] = bool(getattr(args, "stdout", False))
+    values["command"] = args.command or "run"
+    values["create_indexes"] = bool(getattr(args, "create_indexes", False))
+    return Settings(**values)
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets never reach a log line
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The password in a MongoDB URI, raw and percent-decoded, so logs can blank it."""
+    match = re.match(r"^[a-z+]+://([^@/]*)@", uri)
+    if not match or ":" not in match.group(1):
+        return []
+    from urllib.parse import unquote
+
+    raw = match.group(1).split(":", 1)[1]
+    return [s for s in {raw, unquote(raw)} if s]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            message += " " + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        record.msg, record.args = redact(message, self.secrets), None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(settings.logging_format))
+    handler.addFilter(RedactingFilter(uri_secrets(settings.mongodb_uri)))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(settings.logging_level.upper())
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line, without topology dumps, for the log and nothing else."""
+    if isinstance(exc, OperationFailure) and exc.code == 18:
+        return "authentication failed (check the user and password in MONGODB_URI)"
+    if isinstance(exc, OperationFailure) and exc.code == 13:
+        return f"not authorized: {exc.details.get('errmsg', exc) if exc.details else exc}"
+    text = str(exc).split(", Timeout:")[0].split("Topology Description:")[0]
+    text = " ".join(text.split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Metric families, label values and cardinality
+
+
+@dataclasses.dataclass
+class Family:
+    """One metric family as plain data, so a cached section can be stored in the state file."""
+
+    name: str
+    kind: str  # "counter" or "gauge"
+    help: str
+    labels: tuple[str, ...] = ()
+    samples: dict[tuple[str, ...], float] = dataclasses.field(default_factory=dict)
+
+    def add(self, labelvalues: tuple[str, ...], value: float) -> None:
+        self.samples[labelvalues] = self.samples.get(labelvalues, 0.0) + value
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "help": self.help,
+                "labels": list(self.labels),
+                "samples": [[*key, value] for key, value in self.samples.items()]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Family:
+        labels = tuple(data["labels"])
+        samples = {tuple(row[:-1]): float(row[-1]) for row in data["samples"]}
+        return cls(data["name"], data["kind"], data["help"], labels, samples)
+
+    def to_metric(self) -> Metric:
+        maker = CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily
+        metric = maker(self.name, self.help, labels=self.labels)
+        for key in sorted(self.samples):
+            metric.add_metric(list(key), self.samples[key])
+        return metric
+
+
+def label_value(value: Any) -> str:
+    """A safe label value from whatever a document holds: a string, capped, no control chars."""
+    if value is None:
+        return UNKNOWN
+    if isinstance(value, ObjectId):
+        return REDACTED
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        value = json.dumps(value, default=str, sort_keys=True) if isinstance(
+            value, (dict, list)) else str(value)
+    cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
+    if not cleaned:
+        return UNKNOWN
+    if PERSONAL.search(cleaned):
+        return REDACTED
+    return cleaned[:LABEL_MAX_CHARS]
+
+
+def model_label(value: Any) -> str:
+    text = label_value(value)
+    return AGENT_SUFFIX.sub("", text) if text.startswith("agent_") else text
+
+
+def number(value: Any) -> float:
+    """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
+    if isinstance(value, Decimal128):
+        value = float(value.to_decimal())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0
+
+
+def assign_slots(slots: list[str], volumes: Mapping[str, float], limit: int) -> dict[str, str]:
+    """Map label values onto at most `limit` sticky slots, the rest onto 'other'.
+
+    Counters need sticky slots: a value that moved between its own series and 'other' would make
+    'other' fall, which Prometheus reads as a counter reset.
+    """
+    mapping: dict[str, str] = {}
+    for value in sorted(volumes, key=lambda v: (-volumes[v], v)):
+        if value not in slots and len(slots) < limit:
+            slots.append(value)
+        mapping[value] = value if value in slots else OTHER
+    return mapping
+
+
+def cap_gauge(family: Family, label: str, limit: int) -> Family:
+    """Keep the top `limit` values of one label by volume; sum the rest into 'other'."""
+    index = family.labels.index(label)
+    volumes: dict[str, float] = {}
+    for key, value in family.samples.items():
+        volumes[key[index]] = volumes.get(key[index], 0.0) + value
+    keep = set(sorted(volumes, key=lambda v: (-volumes[v], v))[:limit])
+    capped = Family(family.name, family.kind, family.help, family.labels)
+    for key, value in family.samples.items():
+        new_key = key if key[index] in keep else (*key[:index], OTHER, *key[index + 1:])
+        capped.add(new_key, value)
+    return capped
+
+
+class Counters:
+    """Running totals of one section, kept in the state file between runs."""
+
+    def __init__(self, state: dict[str, Any], limit: int) -> None:
+        self.totals: dict[str, dict[str, float]] = state.setdefault("counters", {})
+        self.slots: dict[str, dict[str, list[str]]] = state.setdefault("slots", {})
+        self.limit = limit
+
+    def add(self, family: str, labels: tuple[str, ...], value: float) -> None:
+        if value:
+            key = json.dumps(list(labels))
+            bucket = self.totals.setdefault(family, {})
+            bucket[key] = bucket.get(key, 0.0) + value
+
+    def add_capped(self, family: str, label: str, rows: Mapping[tuple[str, ...], float],
+                   index: int = 0) -> None:
+        """Add rows whose label at `index` is open-ended, through the family's sticky slots."""
+        volumes: dict[str, float] = {}
+        for key, value in rows.items():
+            volumes[key[index]] = volumes.get(key[index], 0.0) + value
+        slots = self.slots.setdefault(family, {}).setdefault(label, [])
+        mapping = assign_slots(slots, volumes, self.limit)
+        for key, value in rows.items():
+            self.add(family, (*key[:index], mapping[key[index]], *key[index + 1:]), value)
+
+    def family(self, name: str, help_text: str, labels: tuple[str, ...] = (),
+               known: Iterable[tuple[str, ...]] = ()) -> Family:
+        fam = Family(name, "counter", help_text, labels)
+        for key in known:
+            fam.samples[key] = 0.0
+        if not labels:
+            fam.samples[()] = 0.0
+        for key, value in self.totals.get(name, {}).items():
+            fam.samples[tuple(json.loads(key))] = value
+        return fam
+
+
+# --------------------------------------------------------------------------------------------
+# Time: the run's clock, calendar windows in the configured timezone, ObjectId bounds
+
+
+@dataclasses.dataclass(frozen=True)
+class Clock:
+    now: datetime  # aware, UTC
+    tz: ZoneInfo
+
+    @property
+    def epoch(self) -> float:
+        return self.now.timestamp()
+
+    def today(self) -> date:
+        return self.now.astimezone(self.tz).date()
+
+    def day_start(self, day: date) -> datetime:
+        """The first instant of a local day, in UTC; DST gaps at midnight resolve forward."""
+        return datetime.combine(day, dtime(0), tzinfo=self.tz).astimezone(UTC)
+
+    def week_start(self) -> datetime:
+        today = self.today()
+        return self.day_start(today - timedelta(days=today.weekday()))
+
+    def month_start(self) -> datetime:
+        return self.day_start(self.today().replace(day=1))
+
+
+def oid_at(seconds: float) -> ObjectId:
+    """The smallest ObjectId of a second: `_id` range bounds, as LibreChat's ids carry time."""
+    seconds = min(max(int(seconds), 0), 2**32 - 1)
+    return ObjectId(seconds.to_bytes(4, "big") + b"\x00" * 8)
+
+
+def as_utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Incremental reading: the documents created since the last run, each exactly once
+
+
+@dataclasses.dataclass
+class Delta:
+    """Which documents of a collection are new this run, and the watermark for the next."""
+
+    filters: list[dict[str, Any]]
+    horizon: float
+    seen: list[str]
+    cold: bool
+
+    def state(self) -> dict[str, Any]:
+        return {"horizon": self.horizon, "seen": self.seen}
+
+
+def plan_delta(coll: Any, stream: Mapping[str, Any], clock: Clock, lag: float) -> Delta:
+    """Split the new documents into a range below the new horizon and a listed overlap zone.
+
+    Everything older than `horizon` was counted by earlier runs. Ids in the overlap zone
+    [horizon, now) are listed by the `_id` index alone and remembered, so a document inserted
+    late, or by a server whose clock runs behind, is still counted exactly once.
+    """
+    old_horizon = stream.get("horizon")
+    seen = set(stream.get("seen", []))
+    horizon = max(clock.epoch - lag, old_horizon or 0.0)
+    upper = oid_at(clock.epoch)
+    zone = [doc["_id"] for doc in coll.find(
+        {"_id": {"$gte": oid_at(horizon), "$lt": upper}}, {"_id": 1})]
+    filters: list[dict[str, Any]] = []
+    if old_horizon is None:
+        filters.append({"_id": {"$lt": oid_at(horizon)}})
+    elif old_horizon < horizon:
+        below = [ObjectId(i) for i in seen
+                 if old_horizon <= ObjectId(i).generation_time.timestamp() < horizon]
+        filters.append({"_id": {"$gte": oid_at(old_horizon), "$lt": oid_at(horizon),
+                                "$nin": below}})
+    fresh = [i for i in zone if str(i) not in seen]
+    if fresh:
+        filters.append({"_id": {"$in": fresh}})
+    return Delta(filters, horizon, sorted(str(i) for i in zone), old_horizon is None)
+
+
+def aggregate(coll: Any, delta: Delta, pipeline: list[dict[str, Any]]) -> Iterator[dict]:
+    for match in delta.filters:
+        yield from coll.aggregate([{"$match": match}, *pipeline], allowDiskUse=True)
+
+
+def bounded(expr: Any) -> dict[str, Any]:
+    """`expr` when it is a finite number of sane size, else 0, so one bad document cannot
+    turn a sum into NaN or a string into an aggregation error."""
+    return {"$cond": [{"$and": [{"$isNumber": expr}, {"$gte": [expr, -1e15]},
+                                {"$lte": [expr, 1e15]}]}, expr, 0]}
+
+
+def absolute(expr: Any) -> dict[str, Any]:
+    return {"$abs": bounded(expr)}
+
+
+IS_ERROR = {"$or": [
+    {"$eq": ["$error", True]},
+    {"$in": ["error", {"$cond": [{"$isArray": "$content.type"}, "$content.type", []]}]},
+]}
+IS_USER = {"$eq": ["$isCreatedByUser", True]}
+
+
+# --------------------------------------------------------------------------------------------
+# Sections: each a function of (db, clock, state, settings) returning metric families
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    name: str
+    compute: Callable[[Any, Clock, dict[str, Any], Settings], list[Family]]
+    refresh: str = "run"  # "run": every run; "slow": every --slow-interval; "daily": once a day
+
+
+def tenant_of(row_id: Mapping[str, Any], settings: Settings) -> tuple[str, ...]:
+    return (label_value(row_id.get("tenant")),) if settings.tenant_label else ()
+
+
+def tenant_labels(settings: Settings) -> tuple[str, ...]:
+    return ("tenant",) if settings.tenant_label else ()
+
+
+def group_id(fields: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    extra = {"tenant": "$tenantId"} if settings.tenant_label else {}
+    return {**fields, **extra}
+
+
+def _message_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]]:
+    pipeline = [{"$group": {
+        "_id": group_id({"model": "$model", "endpoint": "$endpoint", "user": IS_USER,
+                         "error": IS_ERROR, "unfinished": {"$eq": ["$unfinished", True]}},
+                        settings),
+        "n": {"$sum": 1},
+        "tokens": {"$sum": bounded("$tokenCount")},
+    }}]
+    return list(aggregate(db.messages, delta, pipeline))
+
+
+def _tool_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]]:
+    pipeline = [
+        {"$project": {"content": 1, "tenantId": 1}},
+        {"$unwind": "$content"},
+        {"$match": {"content.type": "tool_call"}},
+        {"$group": {"_id": group_id({"name": {"$ifNull": [
+            "$content.tool_call.name", "$content.tool_call.function.name"]}}, settings),
+            "n": {"$sum": 1}}},
+    ]
+    return list(aggregate(db.messages, delta, pipeline))
+
+
+def _last_active_rows(db: Any, delta: Delta) -> list[dict[str, Any]]:
+    pipeline = [{"$group": {"_id": "$user", "last": {"$max": "$createdAt"}}}]
+    return list(aggregate(db.messages, delta, pipeline))
+
+
+def split_tool(name: str) -> tuple[str, str]:
+    """(tool, mcp_server): LibreChat names MCP tools `<tool>_mcp_<server>`."""
+    if "_mcp_" in name:
+        tool, server = name.rsplit("_mcp_", 1)
+        return label_value(tool), label_value(server)
+    return name, ""
+
+
+def agent_names(db: Any, agent_ids: Iterable[str]) -> dict[str, str]:
+    ids = sorted(set(agent_ids))
+    if not ids:
+        return {}
+    return {doc["id"]: label_value(doc.get("name")) for doc in db.agents.find(
+        {"id": {"$in": ids}}, {"id": 1, "name": 1}) if isinstance(doc.get("id"), str)}
+
+
+def count_messages(db: Any, delta: Delta, counters: Counters, settings: Settings) -> None:
+    per: dict[str, dict[tuple[str, ...], float]] = {
+        k: {} for k in ("all", "errors", "model", "model_errors", "endpoint", "unfinished",
+                        "agents")}
+
+    def bump(kind: str, key: tuple[str, ...], value: float) -> None:
+        per[kind][key] = per[kind].get(key, 0.0) + value
+
+    for row in _message_rows(db, delta, settings):
+        gid, n = row["_id"], number(row["n"])
+        tenant = tenant_of(gid, settings)
+        model = model_label(gid.get("model"))
+        role = "user" if gid.get("user") else "assistant"
+        bump("all", tenant, n)
+        bump("endpoint", (label_value(gid.get("endpoint")), role, *tenant), n)
+        if gid.get("error"):
+            bump("errors", tenant, n)
+            bump("model_errors", (model, *tenant), n)
+        if role == "assistant":
+            bump("model", (model, *tenant), n)
+            if gid.get("unfinished"):
+                bump("unfinished", (model, *tenant), n)
+            if gid.get("endpoint") == "agents" and model.startswith("agent_"):
+                bump("agents", (model, *tenant), n)
+    for key, value in per["all"].items():
+        counters.add("librechat_messages_total", key, value)
+    for key, value in per["errors"].items():
+        counters.add("librechat_error_messages_total", key, value)
+    counters.add_capped("librechat_messages_per_model_total", "model", per["model"])
+    counters.add_capped("librechat_errors_per_model_total", "model", per["model_errors"])
+    counters.add_capped("librechat_endpoint_messages_total", "endpoint", per["endpoint"])
+    counters.add_capped("librechat_unfinished_messages_total", "model", per["unfinished"])
+    names = agent_names(db, (key[0] for key in per["agents"]))
+    counters.add_capped("librechat_agent_messages_total", "agent_id", {
+        (key[0], names.get(key[0], UNKNOWN), *key[1:]): v for key, v in per["agents"].items()})
+
+
+def count_tool_calls(db: Any, delta: Delta, counters: Counters, settings: Settings) -> None:
+    rows: dict[tuple[str, ...], float] = {}
+    for row in _tool_rows(db, delta, settings):
+        tool, server = split_tool(label_value(row["_id"].get("name")))
+        key = (tool, server, *tenant_of(row["_id"], settings))
+        rows[key] = rows.get(key, 0.0) + number(row["n"])
+    counters.add_capped("librechat_tool_calls_total", "tool", rows)
+
+
+def update_last_active(db: Any, delta: Delta, state: dict[str, Any], clock: Clock) -> None:
+    """Per user, the newest message time: one map serves every unique-user window."""
+    last: dict[str, float] = state.setdefault("last_active", {})
+    for row in _last_active_rows(db, delta):
+        user, when = row["_id"], as_utc(row["last"])
+        if isinstance(user, ObjectId):
+            user = str(user)
+        if not isinstance(user, str) or when is None or when > clock.now + timedelta(days=1):
+            continue
+        last[user] = max(last.get(user, 0.0), when.timestamp())
+    oldest = clock.epoch - 32 * 86400  # the longest window: 30 days or the calendar month
+    for user in [u for u, t in last.items() if t < oldest]:
+        del last[user]
+
+
+def unique_user_families(state: Mapping[str, Any], clock: Clock) -> list[Family]:
+    last = state.get("last_active", {}).values()
+
+    def active_since(start: datetime) -> float:
+        lo, hi = start.timestamp(), clock.epoch
+        return float(sum(1 for t in last if lo <= t <= hi))
+
+    windows = (("librechat_daily_unique_users", clock.day_start(clock.today()),
+                "Distinct users with a message created since local midnight."),
+               ("librechat_weekly_unique_users", clock.week_start(),
+                "Distinct users with a message created since Monday 00:00 local."),
+               ("librechat_monthly_unique_users", clock.month_start(),
+                "Distinct users with a message created since the 1st 00:00 local."))
+    families = [Family(name, "gauge", text, (), {(): active_since(start)})
+                for name, start, text in windows]
+    rolling = Family("librechat_unique_users", "gauge",
+                     "Distinct users with a message created in the trailing window.",
+                     ("window",))
+    for window, seconds in (("1h", 3600), ("24h", 86400), ("7d", 7 * 86400),
+                            ("30d", 30 * 86400)):
+        rolling.samples[(window,)] = active_since(clock.now - timedelta(seconds=seconds))
+    return [*families, rolling]
+
+
+def message_families(db: Any, clock: Clock, state: dict[str, Any],
+                     settings: Settings) -> list[Family]:
+    """Messages, errors, tool calls and agents created, counted once each; unique users."""
+    delta = plan_delta(db.messages, state.get("stream", {}), clock, settings.lag)
+    counters = Counters(state, settings.label_limit)
+    count_messages(db, delta, counters, settings)
+    count_tool_calls(db, delta, counters, settings)
+    update_last_active(db, delta, state, clock)
+    state["stream"] = delta.state()
+    t = tenant_labels(settings)
+    return [
+        counters.family("librechat_messages_total",
+                        "Messages created (user and assistant), counted once each.", t),
+        counters.family("librechat_error_messages_total",
+                        "Messages created with error: true or an error content part.", t),
+        counters.family("librechat_messages_per_model_total",
+                        "Assistant messages created, by model (agent id on the agents "
+                        "endpoint).", ("model", *t)),
+        counters.family("librechat_errors_per_model_total",
+                        "Error messages created, by model.", ("model", *t)),
+        counters.family("librechat_endpoint_messages_total",
+                        "Messages created, by endpoint and role (user or assistant).",
+                        ("endpoint", "role", *t)),
+        counters.family("librechat_unfinished_messages_total",
+                        "Assistant messages created unfinished (aborted or partial), by model.",
+                        ("model", *t)),
+        counters.family("librechat_agent_messages_total",
+                        "Assistant messages created by LibreChat agents, by agent id and name.",
+                        ("agent_id", "agent_name", *t)),
+        counters.family("librechat_tool_calls_total",
+                        "Tool calls in messages created, by tool; mcp_server is set for MCP "
+                        "tools (<tool>_mcp_<server>).", ("tool", "mcp_server", *t)),
+        *unique_user_families(state, clock),
+    ]
+
+
+def _window_docs(db: Any, clock: Clock, seconds: float) -> list[dict[str, Any]]:
+    start = clock.now - timedelta(seconds=seconds)
+    return list(db.messages.find(
+        {"createdAt": {"$gte": start, "$lte": clock.now}},
+        {"user": 1, "conversationId": 1, "model": 1, "isCreatedByUser": 1, "error": 1,
+         "content.type": 1, "tenantId": 1}))
+
+
+def is_error_doc(doc: Mapping[str, Any]) -> bool:
+    content = doc.get("content")
+    parts = content if isinstance(content, list) else []
+    return doc.get("error") is True or any(
+        isinstance(p, dict) and p.get("type") == "error" for p in parts)
+
+
+def activity_families(db: Any, clock: Clock, state: dict[str, Any],
+                      settings: Settings) -> list[Family]:
+    """The 5-minute windows: active users and conversations, messages and errors."""
+    docs = _window_docs(db, clock, 300)
+    t = tenant_labels(settings)
+
+    def tenant(doc: Mapping[str, Any]) -> tuple[str, ...]:
+        return (label_value(doc.get("tenantId")),) if settings.tenant_label else ()
+
+    users: dict[tuple[str, ...], set[str]] = {}
+    convos: dict[tuple[str, ...], set[str]] = {}
+    fams = {name: Family(name, "gauge", text, labels) for name, text, labels in (
+        ("librechat_active_users", "Distinct users with a message created in the last 5 "
+                                   "minutes.", t),
+        ("librechat_active_conversations", "Distinct conversations with a message created in "
+                                           "the last 5 minutes.", t),
+        ("librechat_messages_5m", "Messages created in the last 5 minutes.", t),
+        ("librechat_messages_per_model_5m", "Assistant messages created in the last 5 minutes, "
+                                            "by model.", ("model", *t)),
+        ("librechat_error_messages_5m", "Error messages created in the last 5 minutes.", t),
+        ("librechat_errors_per_model_5m", "Error messages created in the last 5 minutes, by "
+                                          "model.", ("model", *t)))}
+    if not settings.tenant_label:
+        for name in ("librechat_active_users", "librechat_active_conversations",
+                     "librechat_messages_5m", "librechat_error_messages_5m"):
+            fams[name].samples[()] = 0.0
+    for doc in docs:
+        key = tenant(doc)
+        model = model_label(doc.get("model"))
+        users.setdefault(key, set()).add(str(doc.get("user")))
+        convos.setdefault(key, set()).add(str(doc.get("conversationId")))
+        fams["librechat_messages_5m"].add(key, 1)
+        if doc.get("isCreatedByUser") is not True:
+            fams["librechat_messages_per_model_5m"].add((model, *key), 1)
+        if is_error_doc(doc):
+            fams["librechat_error_messages_5m"].add(key, 1)
+            fams["librechat_errors_per_model_5m"].add((model, *key), 1)
+    for key, members in users.items():
+        fams["librechat_active_users"].samples[key] = float(len(members))
+    for key, members in convos.items():
+        fams["librechat_active_conversations"].samples[key] = float(len(members))
+    limit = settings.label_limit
+    return [cap_gauge(f, "model", limit) if "model" in f.labels else f for f in fams.values()]
+
+
+# ---- tokens and cost (transactions; messages.tokenCount only when there are none)
+
+
+def _transaction_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]]:
+    pipeline = [{"$group": {
+        "_id": group_id({"model": "$model", "type": "$tokenType", "context": "$context"},
+                        settings),
+        "n": {"$sum": 1},
+        "raw": {"$sum": absolute("$rawAmount")},
+        "value": {"$sum": absolute("$tokenValue")},
+        "input": {"$sum": absolute("$inputTokens")},
+        "write": {"$sum": absolute("$writeTokens")},
+        "read": {"$sum": absolute("$readTokens")},
+        "structured": {"$sum": {"$cond": [{"$isNumber": "$inputTokens"}, 1, 0]}},
+    }}]
+    return list(aggregate(db.transactions, delta, pipeline))
+
+
+def token_kinds(row: Mapping[str, Any]) -> dict[str, float]:
+    """Split one prompt group into kinds whose sum is the billed prompt (rawAmount)."""
+    raw = number(row["raw"])
+    cached_read, cached_write = number(row["read"]), number(row["write"])
+    if not number(row["structured"]):
+        return {"prompt": raw}
+    return {"prompt": max(raw - cached_read - cached_write, 0.0),
+            "cache_read": cached_read, "cache_write": cached_write}
+
+
+def count_transactions(db: Any, delta: Delta, counters: Counters, settings: Settings) -> None:
+    rows: dict[str, dict[tuple[str, ...], float]] = {k: {} for k in (
+        "input", "output", "kinds", "context", "calls", "cost", "credits")}
+
+    def bump(kind: str, key: tuple[str, ...], value: float) -> None:
+        rows[kind][key] = rows[kind].get(key, 0.0) + value
+
+    for row in _transaction_rows(db, delta, settings):
+        gid = row["_id"]
+        tenant = tenant_of(gid, settings)
+        model, token_type = model_label(gid.get("model")), gid.get("type")
+        context = label_value(gid.get("context"))
+        raw = number(row["raw"])
+        if token_type == "prompt":
+            bump("input", (model, *tenant), raw)
+            for kind, value in token_kinds(row).items():
+                bump("kinds", (model, kind, *tenant), value)
+        elif token_type == "completion":
+            bump("output", (model, *tenant), raw)
+            bump("kinds", (model, "completion", *tenant), raw)
+            bump("calls", (model, *tenant), number(row["n"]))
+        elif token_type == "credits":
+            bump("credits", (context, *tenant), raw)
+            continue
+        else:
+            continue
+        bump("context", (context, str(token_type), *tenant), raw)
+        bump("cost", (model, *tenant), number(row["value"]) * USD_PER_CREDIT)
+    add_token_totals(counters, rows["input"], rows["output"])
+    counters.add_capped("librechat_tokens_total", "model", rows["kinds"])
+    counters.add_capped("librechat_context_tokens_total", "context", rows["context"])
+    counters.add_capped("librechat_llm_calls_total", "model", rows["calls"])
+    counters.add_capped("librechat_cost_usd_total", "model", rows["cost"])
+    counters.add_capped("librechat_credits_granted_total", "context", rows["credits"])
+
+
+def add_token_totals(counters: Counters, prompt: Mapping[tuple[str, ...], float],
+                     completion: Mapping[tuple[str, ...], float]) -> None:
+    for family, rows in (("librechat_input_tokens", prompt),
+                         ("librechat_output_tokens", completion)):
+        for key, value in rows.items():
+            counters.add(f"{family}_total", key[1:], value)
+        counters.add_capped(f"{family}_per_model_total", "model", rows)
+
+
+def count_fallback_tokens(db: Any, delta: Delta, counters: Counters,
+                          settings: Settings) -> None:
+    """LibreChat with `transactions.enabled: false`: the messages' own tokenCount."""
+    prompt: dict[tuple[str, ...], float] = {}
+    completion: dict[tuple[str, ...], float] = {}
+    for row in _message_rows(db, delta, settings):
+        gid = row["_id"]
+        tenant = tenant_of(gid, settings)
+        target, model = (prompt, UNKNOWN) if gid.get("user") else (
+            completion, model_label(gid.get("model")))
+        key = (model, *tenant)
+        target[key] = target.get(key, 0.0) + number(row["tokens"])
+    add_token_totals(counters, prompt, completion)
+
+
+def token_families(db: Any, clock: Clock, state: dict[str, Any],
+                   settings: Settings) -> list[Family]:
+    """Tokens, LLM calls, cost and credits from transactions, counted once each."""
+    counters = Counters(state, settings.label_limit)
+    has_transactions = db.transactions.find_one({}, {"_id": 1}) is not None
+    source = "transactions" if has_transactions else "messages"
+    stream_key = f"stream_{source}"
+    coll = db.transactions if has_transactions else db.messages
+    delta = plan_delta(coll, state.get(stream_key, {}), clock, settings.lag)
+    if has_transactions:
+        count_transactions(db, delta, counters, settings)
+    else:
+        count_fallback_tokens(db, delta, counters, settings)
+    state[stream_key] = delta.state()
+    t = tenant_labels(settings)
+    source_info = Family("librechat_token_source_info", "gauge",
+                         "Where token figures come from: transactions (provider-reported), or "
+                         "messages.tokenCount when the database has no transactions.",
+                         ("source",), {(source,): 1.0})
+    return [
+        counters.family("librechat_input_tokens_total",
+                        "Prompt tokens billed (transactions tokenType prompt, |rawAmount|, "
+                        "cache reads and writes included).", t),
+        counters.family("librechat_output_tokens_total",
+                        "Completion tokens billed (transactions tokenType completion).", t),
+        counters.family("librechat_input_tokens_per_model_total",
+                        "Prompt tokens billed, by transaction model.", ("model", *t)),
+        counters.family("librechat_output_tokens_per_model_total",
+                        "Completion tokens billed, by transaction model.", ("model", *t)),
+        counters.family("librechat_tokens_total",
+                        "Tokens by model and kind: prompt (not cached), cache_read, "
+                        "cache_write, completion; kinds add up to all billed tokens.",
+                        ("model", "kind", *t)),
+        counters.family("librechat_context_tokens_total",
+                        "Tokens by transaction context (message, title, summarization, ...) "
+                        "and token_type (prompt or completion).",
+                        ("context", "token_type", *t)),
+        counters.family("librechat_llm_calls_total",
+                        "LLM calls (completion transactions), by model.", ("model", *t)),
+        counters.family("librechat_cost_usd_total",
+                        "Cost in USD of prompt and completion tokens (|tokenValue| / 1e6), by "
+                        "model; credits excluded.", ("model", *t)),
+        counters.family("librechat_credits_granted_total",
+                        "Token credits granted (tokenType credits; 1e6 credits = 1 USD), by "
+                        "context (autoRefill, admin).", ("context", *t)),
+        source_info,
+    ]
+
+
+def token_window_families(db: Any, clock: Clock, state: dict[str, Any],
+                          settings: Settings) -> list[Family]:
+    """Prompt and completion tokens of the last 5 minutes (transactions `_id` window)."""
+    t = tenant_labels(settings)
+    start = clock.epoch - 300
+    pipeline = [
+        {"$match": {"_id": {"$gte": oid_at(start), "$lt": oid_at(clock.epoch + 1)},
+                    "tokenType": {"$in": ["prompt", "completion"]}}},
+        {"$group": {"_id": group_id({"model": "$model", "type": "$tokenType"}, settings),
+                    "raw": {"$sum": absolute("$rawAmount")}}},
+    ]
+    fams = {name: Family(name, "gauge", text, labels) for name, text, labels in (
+        ("librechat_input_tokens_5m", "Prompt tokens billed in the last 5 minutes.", t),
+        ("librechat_output_tokens_5m", "Completion tokens billed in the last 5 minutes.", t),
+        ("librechat_model_input_tokens_5m", "Prompt tokens billed in the last 5 minutes, by "
+                                            "model.", ("model", *t)),
+        ("librechat_model_output_tokens_5m", "Completion tokens billed in the last 5 minutes, "
+                                             "by model.", ("model", *t)))}
+    if not settings.tenant_label:
+        fams["librechat_input_tokens_5m"].samples[()] = 0.0
+        fams["librechat_output_tokens_5m"].samples[()] = 0.0
+    for row in db.transactions.aggregate(pipeline):
+        gid = row["_id"]
+        tenant = tenant_of(gid, settings)
+        side = "input" if gid.get("type") == "prompt" else "output"
+        fams[f"librechat_{side}_tokens_5m"].add(tenant, number(row["raw"]))
+        fams[f"librechat_model_{side}_tokens_5m"].add(
+            (model_label(gid.get("model")), *tenant), number(row["raw"]))
+    return [cap_gauge(f, "model", settings.label_limit) if "model" in f.labels else f
+            for f in fams.values()]
+
+
+# ---- conversations, files, users: created counters
+
+
+def _created_rows(coll: Any, delta: Delta, fields: Mapping[str, Any], settings: Settings,
+                  extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    accumulators = {"n": {"$sum": 1}, **(extra or {})}
+    return list(aggregate(coll, delta, [{"$group": {"_id": group_id(fields, settings),
+                                                    **accumulators}}]))
+
+
+def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
+                          settings: Settings) -> list[Family]:
+    """Conversations created, counted once each, by endpoint."""
+    delta = plan_delta(db.conversations, state.get("stream", {}), clock, settings.lag)
+    counters = Counters(state, settings.label_limit)
+    rows: dict[tuple[str, ...], float] = {}
+    for row in _created_rows(db.conversations, delta, {"endpoint": "$endpoint"}, settings):
+        key = (label_value(row["_id"].get("endpoint")), *tenant_of(row["_id"], settings))
+        rows[key] = rows.get(key, 0.0) + number(row["n"])
+        counters.add("librechat_conversations_total", key[1:], number(row["n"]))
+    counters.add_capped("librechat_endpoint_conversations_total", "endpoint", rows)
+    state["stream"] = delta.state()
+    t = tenant_labels(settings)
+    return [
+        counters.family("librechat_conversations_total", "Conversations created.", t),
+        counters.family("librechat_endpoint_conversations_total",
+                        "Conversations created, by endpoint.", ("endpoint", *t)),
+    ]
+
+
+def file_families(db: Any, clock: Clock, state: dict[str, Any],
+                  settings: Settings) -> list[Family]:
+    """Files uploaded or generated, counted once each, with their bytes."""
+    delta = plan_delta(db.files, state.get("stream", {}), clock, settings.lag)
+    counters = Counters(state, settings.label_limit)
+    count: dict[tuple[str, ...], float] = {}
+    size: dict[tuple[str, ...], float] = {}
+    for row in _created_rows(db.files, delta, {"source": "$source", "context": "$context"},
+                             settings, {"bytes": {"$sum": bounded("$bytes")}}):
+        gid = row["_id"]
+        key = (label_value(gid.get("source")), label_value(gid.get("context")),
+               *tenant_of(gid, settings))
+        count[key] = count.get(key, 0.0) + number(row["n"])
+        size[key] = size.get(key, 0.0) + max(number(row["bytes"]), 0.0)
+        counters.add("librechat_uploaded_files_total", key[2:], number(row["n"]))
+    counters.add_capped("librechat_files_created_total", "source", count)
+    counters.add_capped("librechat_file_bytes_created_total", "source", size)
+    state["stream"] = delta.state()
+    t = tenant_labels(settings)
+    return [
+        counters.family("librechat_uploaded_files_total", "Files created.", t),
+        counters.family("librechat_files_created_total", "Files created, by source and "
+                        "context.", ("source", "context", *t)),
+        counters.family("librechat_file_bytes_created_total", "Bytes of files created, by "
+                        "source and context.", ("source", "context", *t)),
+    ]
+
+
+def registration_families(db: Any, clock: Clock, state: dict[str, Any],
+                          settings: Settings) -> list[Family]:
+    """User accounts created, counted once each (users have no createdAt index: `_id`)."""
+    delta = plan_delta(db.users, state.get("stream", {}), clock, settings.lag)
+    counters = Counters(state, settings.label_limit)
+    rows: dict[tuple[str, ...], float] = {}
+    for row in _created_rows(db.users, delta, {"provider": "$provider"}, settings):
+        key = (label_value(row["_id"].get("provider")), *tenant_of(row["_id"], settings))
+        rows[key] = rows.get(key, 0.0) + number(row["n"])
+        counters.add("librechat_registered_users_total", key[1:], number(row["n"]))
+    counters.add_capped("librechat_registrations_total", "provider", rows)
+    state["stream"] = delta.state()
+    t = tenant_labels(settings)
+    return [
+        counters.family("librechat_registered_users_total", "User accounts created.", t),
+        counters.family("librechat_registrations_total", "User accounts created, by auth "
+                        "provider.", ("provider", *t)),
+    ]
+
+
+# ---- daily statistics over the last N complete local days (refreshed once a day)
+
+
+def day_index_expr(boundaries: list[datetime]) -> dict[str, Any]:
+    """The index of the local day a createdAt falls in, from Python-computed UTC bounds."""
+    return {"$switch": {"branches": [
+        {"case": {"$lt": ["$createdAt", boundaries[i + 1]]}, "then": i}
+        for i in range(len(boundaries) - 1)], "default": -1}}
+
+
+def daily_families(db: Any, clock: Clock, state: dict[str, Any],
+                   settings: Settings) -> list[Family]:
+    """Yesterday, average and population stddev over the last N complete local days."""
+    days = settings.daily_days
+    today = clock.today()
+    bounds = [clock.day_start(today - timedelta(days=days - i)) for i in range(days + 1)]
+    match = {"$match": {"createdAt": {"$gte": bounds[0], "$lt": bounds[-1]}}}
+    users_per_day: list[set[str]] = [set() for _ in range(days)]
+    sent: list[float] = []
+    for row in db.messages.aggregate([match, {"$group": {
+            "_id": {"user": "$user", "day": day_index_expr(bounds)},
+            "sent": {"$sum": {"$cond": [IS_USER, 1, 0]}}}}], allowDiskUse=True):
+        day, user = row["_id"].get("day"), row["_id"].get("user")
+        if not isinstance(day, int) or day < 0 or not isinstance(user, (str, ObjectId)):
+            continue
+        users_per_day[day].add(str(user))
+        if row["sent"]:
+            sent.append(float(row["sent"]))
+    per_model: dict[str, list[float]] = {}
+    for row in db.messages.aggregate([match, {"$match": {"isCreatedByUser": {"$ne": True}}},
+                                      {"$group": {"_id": {"model": "$model",
+                                                          "day": day_index_expr(bounds)},
+                                                  "n": {"$sum": 1}}}], allowDiskUse=True):
+        day = row["_id"].get("day")
+        if isinstance(day, int) and day >= 0:
+            series = per_model.setdefault(model_label(row["_id"].get("model")), [0.0] * days)
+            series[day] += float(row["n"])
+    return daily_user_families(users_per_day, sent, days) + daily_model_families(
+        per_model, settings.label_limit)
+
+
+def _mean_stddev(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 0.0
+    return statistics.fmean(values), statistics.pstdev(values)
+
+
+def daily_user_families(users_per_day: list[set[str]], sent: list[float],
+                        days: int) -> list[Family]:
+    counts = [float(len(users)) for users in users_per_day]
+    users_mean, users_sd = _mean_stddev(counts)
+    sent_mean, sent_sd = _mean_stddev(sent)
+    window = f"over the last {days} complete local days"
+    return [Family(name, "gauge", text, (), {(): value}) for name, text, value in (
+        ("librechat_unique_users_yesterday", "Distinct users with a message created "
+                                             "yesterday (local day).", counts[-1]),
+        ("librechat_unique_users_per_day_average", f"Mean daily unique users {window}, idle "
+                                                   "days as 0.", users_mean),
+        ("librechat_unique_users_per_day_stddev", f"Population stddev of daily unique users "
+                                                  f"{window}.", users_sd),
+        ("librechat_messages_per_user_per_day_average", f"Mean messages sent per active user "
+                                                        f"per day, over user-days {window}.",
+         sent_mean),
+        ("librechat_messages_per_user_per_day_stddev", f"Population stddev of messages sent "
+                                                       f"per active user per day {window}.",
+         sent_sd))]
+
+
+def daily_model_families(per_model: dict[str, list[float]], limit: int) -> list[Family]:
+    ranked = sorted(per_model, key=lambda m: (-sum(per_model[m]), m))
+    merged: dict[str, list[float]] = {m: per_model[m] for m in ranked[:limit]}
+    for model in ranked[limit:]:
+        merged.setdefault(OTHER, [0.0] * len(per_model[model]))
+        merged[OTHER] = [a + b for a, b in zip(merged[OTHER], per_model[model], strict=True)]
+    yesterday = Family("librechat_messages_per_model_yesterday", "gauge",
+                       "Assistant messages created yesterday (local day), by model.", ("model",))
+    mean = Family("librechat_messages_per_model_per_day_average", "gauge",
+                  "Mean assistant messages per day by model over the daily statistics window, "
+                  "idle days as 0.", ("model",))
+    stddev = Family("librechat_messages_per_model_per_day_stddev", "gauge",
+                    "Population stddev of assistant messages per day by model over the daily "
+                    "statistics window.", ("model",))
+    for model, series in merged.items():
+        yesterday.samples[(model,)] = series[-1]
+        mean.samples[(model,)], stddev.samples[(model,)] = _mean_stddev(series)
+    return [yesterday, mean, stddev]
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("messages", message_families),
+    Section("activity", activity_families),
+    Section("tokens", token_families),
+    Section("token_windows", token_window_families),
+    Section("conversations", conversation_families),
+    Section("files", file_families),
+    Section("registrations", registration_families),
+    Section("daily", daily_families, refresh="daily"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# State file: read once at the start, written atomically once at the end
+
+
+def empty_state() -> dict[str, Any]:
+    return {"version": STATE_VERSION, "sections": {}}
+
+
+def load_state(path: str, readonly: bool = False) -> dict[str, Any]:
+    """The saved state, or a fresh one when there is none or it cannot be used.
+
+    A corrupt or older file is set aside (renamed, never deleted) and the job recomputes from
+    MongoDB, which Prometheus sees as a counter reset. A file from a newer version is left
+    alone and the run fails, rather than destroying what the newer version kept.
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        log.info("no state file at %s: first run, counting every stored document", path)
+        return empty_state()
+    except OSError as exc:
+        raise JobError(f"cannot read state file {path}: {exc.strerror}") from exc
+    try:
+        state = json.loads(raw)
+        version = state["version"]
+        if not isinstance(state["sections"], dict) or not isinstance(version, int):
+            raise TypeError("malformed")
+    except (ValueError, KeyError, TypeError):
+        return _set_aside(path, "is corrupt", readonly)
+    if version > STATE_VERSION:
+        raise JobError(f"state file {path} is from a newer version ({version} > "
+                       f"{STATE_VERSION}); refusing to overwrite it")
+    if version < STATE_VERSION:
+        return _set_aside(path, f"is from an older version ({version})", readonly)
+    return state
+
+
+def _set_aside(path: str, why: str, readonly: bool) -> dict[str, Any]:
+    if readonly:
+        log.warning("state file %s %s; ignoring it for this read-only run", path, why)
+        return empty_state()
+    aside = f"{path}.{time.strftime('%Y%m%dT%H%M%S')}.bad"
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        raise JobError(f"state file {path} {why} and cannot be moved aside: "
+                       f"{exc.strerror}") from exc
+    log.warning("state file %s %s; moved to %s, recomputing from MongoDB", path, why, aside)
+    return empty_state()
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new, never a part.
+
+    The temp file sits in the same directory (rename is atomic only within one filesystem),
+    its name does not end in .prom (node_exporter would read it), and its mode is set
+    explicitly: mkstemp makes 0600 and the umask must not decide what node_exporter can read.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def remove_stale_temps(path: str) -> None:
+    """Temp files left by a run that was killed between write and rename."""
+    directory, base = os.path.split(os.path.abspath(path))
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if name.startswith(f".{base}.") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+                    log.info("removed stale temp file %s", name)
+
+
+def save_state(path: str, state: Mapping[str, Any]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        atomic_write(path, json.dumps(state, separators=(",", ":")).encode(), mode=0o600)
+    except OSError as exc:
+        raise JobError(f"cannot write state file {path}: {exc.strerror or exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+
+
+@dataclasses.dataclass
+class RunResult:
+    families: list[Family]
+    state: dict[str, Any]
+    up: bool
+    errors: dict[str, int]
+    durations: dict[str, float]
+    server_version: str = ""
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Errors that mean the database as a whole is gone or too slow, not one bad query."""
+    return isinstance(exc, ConnectionFailure) or bool(getattr(exc, "timeout", False)) or (
+        isinstance(exc, OperationFailure) and exc.code == 18)
+
+
+def refresh_due(section: Section, cached: Mapping[str, Any], clock: Clock,
+                settings: Settings) -> bool:
+    if section.refresh == "run" or "families" not in cached:
+        return True
+    if cached.get("config") != config_key(settings):
+        return True
+    if section.refresh == "daily":
+        return cached.get("day") != clock.today().isoformat()
+    return clock.epoch - cached.get("refreshed_at", 0.0) >= settings.slow_interval
+
+
+def config_key(settings: Settings) -> str:
+    return json.dumps([settings.timezone, settings.daily_days, settings.label_limit,
+                       settings.tenant_label])
+
+
+def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
+                settings: Settings) -> tuple[list[Family], dict[str, Any]]:
+    """Run one section on a copy of its state, so a failure leaves the old state intact."""
+    if not refresh_due(section, old, clock, settings):
+        return [Family.from_json(f) for f in old["families"]], dict(old)
+    state = copy.deepcopy(dict(old))
+    families = section.compute(db, clock, state, settings)
+    if section.refresh != "run":
+        state.update(families=[f.to_json() for f in families], refreshed_at=clock.epoch,
+                     day=clock.today().isoformat(), config=config_key(settings))
+    return families, state
+
+
+def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
+            sections: Iterable[Section] = SECTIONS) -> RunResult:
+    """Run every section; a failing one is reported and skipped, a lost database ends all."""
+    new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
+                 "last_success": state.get("last_success")}
+    result = RunResult([], new_state, True, {}, {})
+    for section in sections:
+        started = time.monotonic()
+        try:
+            families, section_state = run_section(
+                section, db, clock, state.get("sections", {}).get(section.name, {}), settings)
+        except PyMongoError as exc:
+            if is_fatal(exc):
+                raise
+            log.error("section %s failed: %s", section.name, describe_error(exc))
+            result.errors[section.name] = 1
+        else:
+            result.families.extend(families)
+            new_state["sections"][section.name] = section_state
+            result.errors[section.name] = 0
+        result.durations[section.name] = time.monotonic() - started
+    return result
+
+
+def self_families(result: RunResult, settings: Settings, clock: Clock, total: float,
+                  last_success: float | None) -> list[Family]:
+    """The job's own health, written on every run, failed ones included."""
+    info = Family("librechat_exporter_build_info", "gauge",
+                  "Versions of the job, Python, pymongo and the MongoDB server (1).",
+                  ("version", "python", "pymongo", "mongodb"))
+    info.samples[(__version__, platform.python_version(), pymongo.version,
+                  result.server_version or UNKNOWN)] = 1.0
+    fams = [
+        Family("librechat_exporter_up", "gauge",
+               "1 if the last run reached MongoDB and wrote fresh metrics, else 0.", (),
+               {(): 1.0 if result.up else 0.0}),
+        Family("librechat_exporter_run_timestamp_seconds", "gauge",
+               "When the last run ended (Unix time).", (), {(): time.time()}),
+        Family("librechat_exporter_run_duration_seconds", "gauge",
+               "Wall time of the last run.", (), {(): total}),
+        Family("librechat_exporter_duration_seconds", "gauge",
+               "Wall time of each section in the last run.", ("section",),
+               {(name,): value for name, value in result.durations.items()}),
+        Family("librechat_exporter_errors", "gauge",
+               "Errors of each section in the last run (a failed section's families are "
+               "left out).", ("section",),
+               {(s.name,): float(result.errors.get(s.name, 0 if result.up else 1))
+                for s in SECTIONS}),
+        Family("librechat_exporter_config_info", "gauge",
+               "Settings that shape the numbers: calendar timezone, daily statistics window "
+               "in days, label limit (1).", ("timezone", "daily_days", "label_limit"),
+               {(settings.timezone, str(settings.daily_days), str(settings.label_limit)): 1.0}),
+        info,
+    ]
+    if last_success is not None:
+        fams.insert(1, Family("librechat_exporter_last_success_timestamp_seconds", "gauge",
+                              "When a run last succeeded (Unix time).", (),
+                              {(): last_success}))
+    return fams
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Family]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families:
+            yield family.to_metric()
+
+
+def render(families: list[Family]) -> bytes:
+    """Classic Prometheus text from a private registry (never the global one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
+
+
+# --------------------------------------------------------------------------------------------
+# Process: lock, deadline, client, output
+
+
+class Interrupted(Exception):
+    """SIGTERM (systemd's or timeout's) or the watchdog alarm ended the run."""
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def job_lock(settings: Settings) -> Iterator[bool]:
+    """Hold an exclusive lock for the run; yields False when another run holds it."""
+    if settings.stdout:
+        yield True
+        return
+    directory = os.path.dirname(os.path.abspath(settings.lock_file))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(settings.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise JobError(f"cannot open lock file {settings.lock_file}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def check_output_dir(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise JobError(f"output directory {directory} does not exist (is node_exporter's "
+                       "textfile directory configured?)")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise JobError(f"output directory {directory} is not writable by this user")
+
+
+def mongo_client(settings: Settings) -> pymongo.MongoClient:
+    ms = int(settings.connect_timeout * 1000)
+    return pymongo.MongoClient(
+        settings.mongodb_uri, appname="librechat-textfile", tz_aware=True, connect=False,
+        serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+        socketTimeoutMS=int(settings.timeout * 1000), maxPoolSize=2,
+        unicode_decode_error_handler="replace", retryReads=True)
+
+
+def collect_from_mongo(settings: Settings, clock: Clock,
+                       state: dict[str, Any]) -> RunResult:
+    client = mongo_client(settings)
+    try:
+        with pymongo.timeout(settings.timeout):
+            db = client[settings.mongodb_database]
+            version = str(db.command("buildInfo").get("version", UNKNOWN))
+            result = collect(db, clock, state, settings)
+            result.server_version = version
+            return result
+    finally:
+        client.close()
+
+
+def write_output(settings: Settings, data: bytes) -> None:
+    if settings.stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        atomic_write(settings.output, data)
+    except OSError as exc:
+        raise JobError(f"cannot write {settings.output}: {exc.strerror or exc}") from exc
+
+
+def run_job(settings: Settings) -> int:
+    started = time.monotonic()
+    clock = Clock(settings.now or datetime.now(UTC), settings.tz)
+    if not settings.stdout:
+        check_output_dir(settings.output)
+    with job_lock(settings) as acquired:
+        if not acquired:
+            log.warning("another run holds %s; this one exits without touching anything",
+                        settings.lock_file)
+            return EXIT_LOCKED
+        if not settings.stdout:
+            remove_stale_temps(settings.output)
+            remove_stale_temps(settings.state_file)
+        state: dict[str, Any] = {}
+        try:
+            state = load_state(settings.state_file, readonly=settings.stdout)
+            result = collect_from_mongo(settings, clock, state)
+            signal.alarm(0)
+            partial = any(result.errors.values())
+            last_success = state.get("last_success") if partial else time.time()
+            result.state["last_success"] = last_success
+            data = render(result.families + self_families(
+                result, settings, clock, time.monotonic() - started, last_success))
+            if not settings.stdout:
+                save_state(settings.state_file, result.state)
+        except (PyMongoError, Interrupted, JobError) as exc:
+            signal.alarm(0)
+            reason = describe_error(exc) if isinstance(exc, PyMongoError) else str(exc)
+            log.error("run failed, wrote up=0 and kept the state file: %s", reason)
+            failed = RunResult([], state, False, {}, {})
+            write_output(settings, render(self_families(
+                failed, settings, clock, time.monotonic() - started,
+                state.get("last_success"))))
+            return EXIT_FAILED
+        write_output(settings, data)
+    log.info("wrote %d families in %.2f s%s", len(result.families),
+             time.monotonic() - started, " (some sections failed)" if partial else "")
+    return EXIT_PARTIAL if partial else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# indexes: what the queries want, what exists, and (only when asked) create the missing ones
+
+
+WANTED_INDEXES: tuple[tuple[str, dict[str, int], dict[str, Any], str], ...] = (
+    ("messages", {"createdAt": 1}, {}, "5-minute and daily windows (LibreChat creates it)"),
+    ("conversations", {"createdAt": 1, "updatedAt": 1}, {},
+     "LibreChat creates it; not used by the job's steady-state queries"),
+    ("sessions", {"expiration": 1}, {"expireAfterSeconds": 0}, "sessions alive (TTL index)"),
+)
+
+
+def index_report(db: Any) -> list[tuple[str, dict[str, int], bool, str]]:
+    rows = []
+    for coll, keys, _options, why in WANTED_INDEXES:
+        existing = [dict(ix["key"]) for ix in db[coll].list_indexes()] if coll in set(
+            db.list_collection_names()) else []
+        rows.append((coll, keys, any(list(k.items()) == list(keys.items())
+                                     for k in existing), why))
+    return rows
+
+
+def run_indexes(settings: Settings) -> int:
+    client = mongo_client(settings)
+    try:
+        with pymongo.timeout(settings.timeout):
+            db = client[settings.mongodb_database]
+            for coll, keys, present, why in index_report(db):
+                state = "present" if present else "MISSING"
+                if not present and settings.create_indexes:
+                    options = next(o for c, k, o, _ in WANTED_INDEXES if c == coll and k == keys)
+                    db[coll].create_index(list(keys.items()), **options)
+                    state = "created"
+                print(f"{state:8} {coll:14} {json.dumps(keys):40} {why}")
+    except PyMongoError as exc:
+        log.error("indexes: %s", describe_error(exc))
+        return EXIT_FAILED
+    finally:
+        client.close()
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings(argv, os.environ)
+    except SettingsError as exc:
+        print(f"librechat_textfile: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings)
+    if settings.command == "indexes":
+        return run_indexes(settings)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, _interrupt)
+    # A last resort if a call escapes pymongo's deadline (a stuck DNS lookup, say).
+    signal.alarm(int(settings.timeout + settings.connect_timeout + 5))
+    try:
+        return run_job(settings)
+    except JobError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    except Interrupted as exc:
+        log.error("run interrupted (%s) while writing; state and file left as they were", exc)
+        return EXIT_FAILED
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
