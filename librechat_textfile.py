@@ -1303,8 +1303,8 @@ def refresh_due(section: Section, cached: Mapping[str, Any], clock: Clock,
 
 
 def config_key(settings: Settings) -> str:
-    return json.dumps([settings.timezone, settings.daily_days, settings.label_limit,
-                       settings.tenant_label])
+    return json.dumps([__version__, settings.timezone, settings.daily_days,
+                       settings.label_limit, settings.tenant_label])
 
 
 def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
