@@ -1158,6 +1158,165 @@ def daily_model_families(per_model: dict[str, list[float]], limit: int) -> list[
     return [yesterday, mean, stddev]
 
 
+# ---- stored-now gauges (refreshed every --slow-interval, last value kept in the state)
+
+
+def _grouped_count(coll: Any, match: Mapping[str, Any], fields: Mapping[str, Any],
+                   settings: Settings, extra: Mapping[str, Any] | None = None) -> list[dict]:
+    pipeline = [{"$match": dict(match)},
+                {"$group": {"_id": group_id(fields, settings), "n": {"$sum": 1},
+                            **(extra or {})}}]
+    return list(coll.aggregate(pipeline, allowDiskUse=True))
+
+
+def _scalar_family(name: str, help_text: str, rows: list[dict], settings: Settings,
+                   value: str = "n") -> Family:
+    """A gauge with no labels but the optional tenant, from rows grouped by tenant only."""
+    fam = Family(name, "gauge", help_text, tenant_labels(settings))
+    if not settings.tenant_label:
+        fam.samples[()] = 0.0
+    for row in rows:
+        fam.add(tenant_of(row["_id"], settings), number(row[value]))
+    return fam
+
+
+def user_families(db: Any, clock: Clock, state: dict[str, Any],
+                  settings: Settings) -> list[Family]:
+    """Accounts stored now by provider, role and e-mail verification; pending sign-ups."""
+    t = tenant_labels(settings)
+    users = Family("librechat_users", "gauge", "User accounts stored now, by auth provider, "
+                   "role and e-mail verification.", ("provider", "role", "email_verified", *t))
+    for row in _grouped_count(db.users, {}, {"provider": "$provider", "role": "$role",
+                                             "verified": {"$eq": ["$emailVerified", True]}},
+                              settings):
+        gid = row["_id"]
+        users.add((label_value(gid.get("provider")), label_value(gid.get("role")),
+                   "true" if gid.get("verified") else "false", *tenant_of(gid, settings)),
+                  number(row["n"]))
+    pending = _grouped_count(db.users, {"expiresAt": {"$type": "date"}}, {}, settings)
+    return [
+        cap_gauge(cap_gauge(users, "provider", settings.label_limit), "role",
+                  settings.label_limit),
+        _scalar_family("librechat_users_pending_verification", "Local sign-ups not yet "
+                       "verified (expiresAt set; LibreChat deletes them after 7 days).",
+                       pending, settings),
+    ]
+
+
+USER_BAN_KEY = re.compile(r"BANS:[0-9a-fA-F]{24}")  # otherwise the key holds an IP address
+
+
+def session_families(db: Any, clock: Clock, state: dict[str, Any],
+                     settings: Settings) -> list[Family]:
+    """Login sessions alive and bans in force now."""
+    t = tenant_labels(settings)
+    alive = _grouped_count(db.sessions, {"expiration": {"$gt": clock.now}}, {}, settings)
+    bans = Family("librechat_bans_active", "gauge", "Bans in force now (logs keys BANS:<id> "
+                  "with expiresAt in the future), by kind: user id or ip.", ("kind", *t))
+    if not t:
+        bans.samples.update({("user",): 0.0, ("ip",): 0.0})
+    for doc in db.logs.find({"key": {"$regex": "^BANS:"}, "expiresAt": {"$gt": clock.now}},
+                            {"key": 1, "tenantId": 1}):
+        key = doc.get("key")
+        if not isinstance(key, str):
+            continue
+        kind = "user" if USER_BAN_KEY.fullmatch(key) else "ip"
+        tenant = (label_value(doc.get("tenantId")),) if t else ()
+        bans.add((kind, *tenant), 1.0)
+    return [
+        _scalar_family("librechat_sessions_active", "Login sessions alive now (refresh "
+                       "sessions with expiration in the future).", alive, settings),
+        bans,
+    ]
+
+
+def balance_families(db: Any, clock: Clock, state: dict[str, Any],
+                     settings: Settings) -> list[Family]:
+    """Token credits held now (balance mode), and users at or below zero."""
+    credits = bounded("$tokenCredits")
+    rows = _grouped_count(db.balances, {}, {}, settings, {
+        "credits": {"$sum": credits},
+        "zero": {"$sum": {"$cond": [{"$lte": [credits, 0]}, 1, 0]}}})
+    return [
+        _scalar_family("librechat_balances", "Balance records stored now (one per user in "
+                       "balance mode).", rows, settings),
+        _scalar_family("librechat_balance_credits", "Token credits held by all users now "
+                       "(1e6 credits = 1 USD).", rows, settings, "credits"),
+        _scalar_family("librechat_balance_users_at_zero", "Users whose balance is zero or "
+                       "less now.", rows, settings, "zero"),
+    ]
+
+
+TEMPORARY = {"$or": [{"isTemporary": True},
+                     {"isTemporary": {"$exists": False}, "expiredAt": {"$type": "date"}}]}
+# LibreChat 0.8.6+ marks temporary chats with isTemporary; older ones only set expiredAt
+# (which retention mode 'all' in 0.8.6+ sets on every chat, hence isTemporary first).
+
+
+def stored_conversation_families(db: Any, clock: Clock, state: dict[str, Any],
+                                 settings: Settings) -> list[Family]:
+    """Temporary and archived conversations stored now."""
+    temporary = _grouped_count(db.conversations, TEMPORARY, {}, settings)
+    archived = _grouped_count(db.conversations, {"isArchived": True}, {}, settings)
+    return [
+        _scalar_family("librechat_temporary_conversations", "Temporary conversations stored "
+                       "now (isTemporary, or expiredAt on LibreChat before 0.8.6).",
+                       temporary, settings),
+        _scalar_family("librechat_archived_conversations", "Archived conversations stored "
+                       "now.", archived, settings),
+    ]
+
+
+def stored_file_families(db: Any, clock: Clock, state: dict[str, Any],
+                         settings: Settings) -> list[Family]:
+    """Files and bytes stored now by source and context; files embedded for RAG."""
+    t = tenant_labels(settings)
+    files = Family("librechat_files", "gauge", "Files stored now, by source and context.",
+                   ("source", "context", *t))
+    size = Family("librechat_file_bytes", "gauge", "Bytes of files stored now, by source and "
+                  "context.", ("source", "context", *t))
+    embedded = Family("librechat_files_embedded", "gauge", "Files stored now that are "
+                      "embedded in the RAG vector store.", t, {} if t else {(): 0.0})
+    for row in _grouped_count(db.files, {}, {"source": "$source", "context": "$context"},
+                              settings, {"bytes": {"$sum": bounded("$bytes")},
+                                         "embedded": {"$sum": {"$cond": [
+                                             {"$eq": ["$embedded", True]}, 1, 0]}}}):
+        gid = row["_id"]
+        key = (label_value(gid.get("source")), label_value(gid.get("context")),
+               *tenant_of(gid, settings))
+        files.add(key, number(row["n"]))
+        size.add(key, max(number(row["bytes"]), 0.0))
+        embedded.add(key[2:], number(row["embedded"]))
+    limit = settings.label_limit
+    return [cap_gauge(cap_gauge(files, "source", limit), "context", limit),
+            cap_gauge(cap_gauge(size, "source", limit), "context", limit), embedded]
+
+
+RATINGS = ("thumbsUp", "thumbsDown")
+
+
+def feedback_families(db: Any, clock: Clock, state: dict[str, Any],
+                      settings: Settings) -> list[Family]:
+    """Thumbs up/down stored now on assistant messages, by model and by reason tag."""
+    t = tenant_labels(settings)
+    by_model = Family("librechat_feedback", "gauge", "Feedback stored now on assistant "
+                      "messages, by rating (thumbsUp, thumbsDown) and model.",
+                      ("rating", "model", *t))
+    by_tag = Family("librechat_feedback_tags", "gauge", "Feedback stored now, by rating and "
+                    "reason tag.", ("rating", "tag", *t))
+    for row in _grouped_count(db.messages, {"feedback.rating": {"$in": list(RATINGS)}},
+                              {"rating": "$feedback.rating", "model": "$model",
+                               "tag": "$feedback.tag"}, settings):
+        gid = row["_id"]
+        rating, tenant = gid.get("rating"), tenant_of(gid, settings)
+        by_model.add((rating, model_label(gid.get("model")), *tenant), number(row["n"]))
+        tag = gid.get("tag")
+        by_tag.add((rating, label_value(tag) if tag not in (None, "") else "none", *tenant),
+                   number(row["n"]))
+    limit = settings.label_limit
+    return [cap_gauge(by_model, "model", limit), cap_gauge(by_tag, "tag", limit)]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("messages", message_families),
     Section("activity", activity_families),
@@ -1167,6 +1326,12 @@ SECTIONS: tuple[Section, ...] = (
     Section("files", file_families),
     Section("registrations", registration_families),
     Section("daily", daily_families, refresh="daily"),
+    Section("users", user_families, refresh="slow"),
+    Section("sessions", session_families, refresh="slow"),
+    Section("balances", balance_families, refresh="slow"),
+    Section("stored_conversations", stored_conversation_families, refresh="slow"),
+    Section("stored_files", stored_file_families, refresh="slow"),
+    Section("feedback", feedback_families, refresh="slow"),
 )
 
 
