@@ -475,6 +475,7 @@ class Counters:
 class Clock:
     now: datetime  # aware, UTC
     tz: ZoneInfo
+    deadline: float = math.inf  # time.monotonic() after which a first run pauses its backfill
 
     @property
     def epoch(self) -> float:
@@ -511,49 +512,97 @@ def as_utc(value: Any) -> datetime | None:
 # Incremental reading: the documents created since the last run, each exactly once
 
 
-@dataclasses.dataclass
-class Delta:
-    """Which documents of a collection are new this run, and the watermark for the next."""
+Match = Mapping[str, Any]  # a MongoDB filter selecting documents to count
 
-    filters: list[dict[str, Any]]
-    horizon: float
-    seen: list[str]
-    cold: bool
+BACKFILL_SHARE = 0.5  # of --timeout, for first counts; the rest is left for everything else
 
-    def state(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "seen": self.seen}
+BACKFILL_CHUNK = 200_000
+# Documents per aggregation while a first run counts a large collection: each chunk takes well
+# under a second, so a run can stop between chunks before its deadline and resume next time.
 
 
-def plan_delta(coll: Any, stream: Mapping[str, Any], clock: Clock, lag: float) -> Delta:
-    """Split the new documents into a range below the new horizon and a listed overlap zone.
+def new_documents(coll: Any, stream: dict[str, Any], clock: Clock,
+                  lag: float) -> Iterator[dict[str, Any]]:
+    """Yield filters that together select every document not counted yet, each exactly once.
+
+    The caller counts what each filter selects; `stream` (this collection's part of the state)
+    advances only after the caller has finished with a filter. A first run counts the stored
+    documents in `_id` chunks until the backfill deadline, and resumes on the next run.
+    """
+    if stream.get("horizon") is None:
+        stream.setdefault("backfill", {"cursor": None, "target": clock.epoch - lag})
+        yield from _backfill(coll, stream, clock)
+        if "backfill" in stream:
+            return
+    yield from _recent(coll, stream, clock, lag)
+
+
+def _backfill(coll: Any, stream: dict[str, Any], clock: Clock) -> Iterator[dict[str, Any]]:
+    job = stream["backfill"]
+    upper = oid_at(job["target"])
+    while time.monotonic() < clock.deadline:
+        lower = ObjectId(job["cursor"]) if job["cursor"] else oid_at(0)
+        boundary = next(iter(coll.find({"_id": {"$gte": lower, "$lt": upper}}, {"_id": 1})
+                             .sort("_id", 1).skip(BACKFILL_CHUNK).limit(1)), None)
+        end = boundary["_id"] if boundary else upper
+        yield {"_id": {"$gte": lower, "$lt": end}}
+        if boundary is None:
+            del stream["backfill"]
+            stream.update(horizon=job["target"], seen=[])
+            return
+        job["cursor"] = str(end)
+        job["progress"] = backfill_progress(coll, job)
+        log.info("%s: first count %.0f%% done", coll.name, 100 * job["progress"])
+
+
+def backfill_progress(coll: Any, job: Mapping[str, Any]) -> float:
+    first = coll.find_one({"_id": {"$type": "objectId"}}, {"_id": 1}, sort=[("_id", 1)])
+    if not first or not job.get("cursor"):
+        return 0.0
+    start = first["_id"].generation_time.timestamp()
+    done = ObjectId(job["cursor"]).generation_time.timestamp() - start
+    return min(max(done / max(job["target"] - start, 1.0), 0.0), 1.0)
+
+
+def _recent(coll: Any, stream: dict[str, Any], clock: Clock,
+            lag: float) -> Iterator[dict[str, Any]]:
+    """The range between the old and the new horizon, plus the listed overlap zone.
 
     Everything older than `horizon` was counted by earlier runs. Ids in the overlap zone
     [horizon, now) are listed by the `_id` index alone and remembered, so a document inserted
     late, or by a server whose clock runs behind, is still counted exactly once.
     """
-    old_horizon = stream.get("horizon")
+    old_horizon = stream["horizon"]
     seen = set(stream.get("seen", []))
-    horizon = max(clock.epoch - lag, old_horizon or 0.0)
-    upper = oid_at(clock.epoch)
+    horizon = max(clock.epoch - lag, old_horizon)
     zone = [doc["_id"] for doc in coll.find(
-        {"_id": {"$gte": oid_at(horizon), "$lt": upper}}, {"_id": 1})]
-    filters: list[dict[str, Any]] = []
-    if old_horizon is None:
-        filters.append({"_id": {"$lt": oid_at(horizon)}})
-    elif old_horizon < horizon:
+        {"_id": {"$gte": oid_at(horizon), "$lt": oid_at(clock.epoch)}}, {"_id": 1})]
+    parts: list[dict[str, Any]] = []
+    if old_horizon < horizon:
         below = [ObjectId(i) for i in seen
                  if old_horizon <= ObjectId(i).generation_time.timestamp() < horizon]
-        filters.append({"_id": {"$gte": oid_at(old_horizon), "$lt": oid_at(horizon),
-                                "$nin": below}})
+        parts.append({"_id": {"$gte": oid_at(old_horizon), "$lt": oid_at(horizon),
+                              "$nin": below}})
     fresh = [i for i in zone if str(i) not in seen]
     if fresh:
-        filters.append({"_id": {"$in": fresh}})
-    return Delta(filters, horizon, sorted(str(i) for i in zone), old_horizon is None)
+        parts.append({"_id": {"$in": fresh}})
+    if parts:
+        yield parts[0] if len(parts) == 1 else {"$or": parts}
+    stream.update(horizon=horizon, seen=sorted(str(i) for i in zone))
 
 
-def aggregate(coll: Any, delta: Delta, pipeline: list[dict[str, Any]]) -> Iterator[dict]:
-    for match in delta.filters:
-        yield from coll.aggregate([{"$match": match}, *pipeline], allowDiskUse=True)
+def count_new(coll: Any, state: dict[str, Any], clock: Clock, settings: Settings,
+              count_chunk: Callable[[Match, Counters], None]) -> Counters | None:
+    """Feed every not-yet-counted document to `count_chunk`; None while a first count runs."""
+    stream = state.setdefault("stream", {})
+    counters = Counters(state, settings.label_limit)
+    for match in new_documents(coll, stream, clock, settings.lag):
+        count_chunk(match, counters)
+    return None if "backfill" in stream else counters
+
+
+def aggregate(coll: Any, match: Match, pipeline: list[dict[str, Any]]) -> list[dict]:
+    return list(coll.aggregate([{"$match": dict(match)}, *pipeline], allowDiskUse=True))
 
 
 def bounded(expr: Any) -> dict[str, Any]:
@@ -598,7 +647,7 @@ def group_id(fields: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     return {**fields, **extra}
 
 
-def _message_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]]:
+def _message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
     pipeline = [{"$group": {
         "_id": group_id({"model": "$model", "endpoint": "$endpoint", "user": IS_USER,
                          "error": IS_ERROR, "unfinished": {"$eq": ["$unfinished", True]}},
@@ -606,10 +655,10 @@ def _message_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, A
         "n": {"$sum": 1},
         "tokens": {"$sum": bounded("$tokenCount")},
     }}]
-    return list(aggregate(db.messages, delta, pipeline))
+    return aggregate(db.messages, match, pipeline)
 
 
-def _tool_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]]:
+def _tool_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
     pipeline = [
         {"$project": {"content": 1, "tenantId": 1}},
         {"$unwind": "$content"},
@@ -618,12 +667,12 @@ def _tool_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]
             "$content.tool_call.name", "$content.tool_call.function.name"]}}, settings),
             "n": {"$sum": 1}}},
     ]
-    return list(aggregate(db.messages, delta, pipeline))
+    return aggregate(db.messages, match, pipeline)
 
 
-def _last_active_rows(db: Any, delta: Delta) -> list[dict[str, Any]]:
+def _last_active_rows(db: Any, match: Match) -> list[dict[str, Any]]:
     pipeline = [{"$group": {"_id": "$user", "last": {"$max": "$createdAt"}}}]
-    return list(aggregate(db.messages, delta, pipeline))
+    return aggregate(db.messages, match, pipeline)
 
 
 def split_tool(name: str) -> tuple[str, str]:
@@ -642,7 +691,7 @@ def agent_names(db: Any, agent_ids: Iterable[str]) -> dict[str, str]:
         {"id": {"$in": ids}}, {"id": 1, "name": 1}) if isinstance(doc.get("id"), str)}
 
 
-def count_messages(db: Any, delta: Delta, counters: Counters, settings: Settings) -> None:
+def count_messages(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
     per: dict[str, dict[tuple[str, ...], float]] = {
         k: {} for k in ("all", "errors", "model", "model_errors", "endpoint", "unfinished",
                         "agents")}
@@ -650,7 +699,7 @@ def count_messages(db: Any, delta: Delta, counters: Counters, settings: Settings
     def bump(kind: str, key: tuple[str, ...], value: float) -> None:
         per[kind][key] = per[kind].get(key, 0.0) + value
 
-    for row in _message_rows(db, delta, settings):
+    for row in _message_rows(db, match, settings):
         gid, n = row["_id"], number(row["n"])
         tenant = tenant_of(gid, settings)
         model = model_label(gid.get("model"))
@@ -679,19 +728,19 @@ def count_messages(db: Any, delta: Delta, counters: Counters, settings: Settings
         (key[0], names.get(key[0], UNKNOWN), *key[1:]): v for key, v in per["agents"].items()})
 
 
-def count_tool_calls(db: Any, delta: Delta, counters: Counters, settings: Settings) -> None:
+def count_tool_calls(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
     rows: dict[tuple[str, ...], float] = {}
-    for row in _tool_rows(db, delta, settings):
+    for row in _tool_rows(db, match, settings):
         tool, server = split_tool(label_value(row["_id"].get("name")))
         key = (tool, server, *tenant_of(row["_id"], settings))
         rows[key] = rows.get(key, 0.0) + number(row["n"])
     counters.add_capped("librechat_tool_calls_total", "tool", rows)
 
 
-def update_last_active(db: Any, delta: Delta, state: dict[str, Any], clock: Clock) -> None:
+def update_last_active(db: Any, match: Match, state: dict[str, Any], clock: Clock) -> None:
     """Per user, the newest message time: one map serves every unique-user window."""
     last: dict[str, float] = state.setdefault("last_active", {})
-    for row in _last_active_rows(db, delta):
+    for row in _last_active_rows(db, match):
         user, when = row["_id"], as_utc(row["last"])
         if isinstance(user, ObjectId):
             user = str(user)
@@ -730,12 +779,14 @@ def unique_user_families(state: Mapping[str, Any], clock: Clock) -> list[Family]
 def message_families(db: Any, clock: Clock, state: dict[str, Any],
                      settings: Settings) -> list[Family]:
     """Messages, errors, tool calls and agents created, counted once each; unique users."""
-    delta = plan_delta(db.messages, state.get("stream", {}), clock, settings.lag)
-    counters = Counters(state, settings.label_limit)
-    count_messages(db, delta, counters, settings)
-    count_tool_calls(db, delta, counters, settings)
-    update_last_active(db, delta, state, clock)
-    state["stream"] = delta.state()
+    def count_chunk(match: Match, counters: Counters) -> None:
+        count_messages(db, match, counters, settings)
+        count_tool_calls(db, match, counters, settings)
+        update_last_active(db, match, state, clock)
+
+    counters = count_new(db.messages, state, clock, settings, count_chunk)
+    if counters is None:
+        return []
     t = tenant_labels(settings)
     return [
         counters.family("librechat_messages_total",
@@ -826,7 +877,7 @@ def activity_families(db: Any, clock: Clock, state: dict[str, Any],
 # ---- tokens and cost (transactions; messages.tokenCount only when there are none)
 
 
-def _transaction_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[str, Any]]:
+def _transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
     pipeline = [{"$group": {
         "_id": group_id({"model": "$model", "type": "$tokenType", "context": "$context"},
                         settings),
@@ -838,7 +889,7 @@ def _transaction_rows(db: Any, delta: Delta, settings: Settings) -> list[dict[st
         "read": {"$sum": absolute("$readTokens")},
         "structured": {"$sum": {"$cond": [{"$isNumber": "$inputTokens"}, 1, 0]}},
     }}]
-    return list(aggregate(db.transactions, delta, pipeline))
+    return aggregate(db.transactions, match, pipeline)
 
 
 def token_kinds(row: Mapping[str, Any]) -> dict[str, float]:
@@ -851,14 +902,14 @@ def token_kinds(row: Mapping[str, Any]) -> dict[str, float]:
             "cache_read": cached_read, "cache_write": cached_write}
 
 
-def count_transactions(db: Any, delta: Delta, counters: Counters, settings: Settings) -> None:
+def count_transactions(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
     rows: dict[str, dict[tuple[str, ...], float]] = {k: {} for k in (
         "input", "output", "kinds", "context", "calls", "cost", "credits")}
 
     def bump(kind: str, key: tuple[str, ...], value: float) -> None:
         rows[kind][key] = rows[kind].get(key, 0.0) + value
 
-    for row in _transaction_rows(db, delta, settings):
+    for row in _transaction_rows(db, match, settings):
         gid = row["_id"]
         tenant = tenant_of(gid, settings)
         model, token_type = model_label(gid.get("model")), gid.get("type")
@@ -896,12 +947,12 @@ def add_token_totals(counters: Counters, prompt: Mapping[tuple[str, ...], float]
         counters.add_capped(f"{family}_per_model_total", "model", rows)
 
 
-def count_fallback_tokens(db: Any, delta: Delta, counters: Counters,
+def count_fallback_tokens(db: Any, match: Match, counters: Counters,
                           settings: Settings) -> None:
     """LibreChat with `transactions.enabled: false`: the messages' own tokenCount."""
     prompt: dict[tuple[str, ...], float] = {}
     completion: dict[tuple[str, ...], float] = {}
-    for row in _message_rows(db, delta, settings):
+    for row in _message_rows(db, match, settings):
         gid = row["_id"]
         tenant = tenant_of(gid, settings)
         target, model = (prompt, UNKNOWN) if gid.get("user") else (
@@ -914,17 +965,19 @@ def count_fallback_tokens(db: Any, delta: Delta, counters: Counters,
 def token_families(db: Any, clock: Clock, state: dict[str, Any],
                    settings: Settings) -> list[Family]:
     """Tokens, LLM calls, cost and credits from transactions, counted once each."""
-    counters = Counters(state, settings.label_limit)
     has_transactions = db.transactions.find_one({}, {"_id": 1}) is not None
     source = "transactions" if has_transactions else "messages"
-    stream_key = f"stream_{source}"
-    coll = db.transactions if has_transactions else db.messages
-    delta = plan_delta(coll, state.get(stream_key, {}), clock, settings.lag)
-    if has_transactions:
-        count_transactions(db, delta, counters, settings)
-    else:
-        count_fallback_tokens(db, delta, counters, settings)
-    state[stream_key] = delta.state()
+    if state.get("source", source) != source:
+        # Transactions switched on (or off): keep each source's watermark apart, so that
+        # neither is counted twice.
+        state[f"stream_{state['source']}"] = state.pop("stream", {})
+        state["stream"] = state.pop(f"stream_{source}", {})
+    state["source"] = source
+    count = count_transactions if has_transactions else count_fallback_tokens
+    counters = count_new(db.transactions if has_transactions else db.messages, state, clock,
+                         settings, lambda match, c: count(db, match, c, settings))
+    if counters is None:
+        return []
     t = tenant_labels(settings)
     source_info = Family("librechat_token_source_info", "gauge",
                          "Where token figures come from: transactions (provider-reported), or "
@@ -995,25 +1048,27 @@ def token_window_families(db: Any, clock: Clock, state: dict[str, Any],
 # ---- conversations, files, users: created counters
 
 
-def _created_rows(coll: Any, delta: Delta, fields: Mapping[str, Any], settings: Settings,
+def _created_rows(coll: Any, match: Match, fields: Mapping[str, Any], settings: Settings,
                   extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     accumulators = {"n": {"$sum": 1}, **(extra or {})}
-    return list(aggregate(coll, delta, [{"$group": {"_id": group_id(fields, settings),
-                                                    **accumulators}}]))
+    return aggregate(coll, match, [{"$group": {"_id": group_id(fields, settings),
+                                               **accumulators}}])
 
 
 def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
                           settings: Settings) -> list[Family]:
     """Conversations created, counted once each, by endpoint."""
-    delta = plan_delta(db.conversations, state.get("stream", {}), clock, settings.lag)
-    counters = Counters(state, settings.label_limit)
-    rows: dict[tuple[str, ...], float] = {}
-    for row in _created_rows(db.conversations, delta, {"endpoint": "$endpoint"}, settings):
-        key = (label_value(row["_id"].get("endpoint")), *tenant_of(row["_id"], settings))
-        rows[key] = rows.get(key, 0.0) + number(row["n"])
-        counters.add("librechat_conversations_total", key[1:], number(row["n"]))
-    counters.add_capped("librechat_endpoint_conversations_total", "endpoint", rows)
-    state["stream"] = delta.state()
+    def count_chunk(match: Match, counters: Counters) -> None:
+        rows: dict[tuple[str, ...], float] = {}
+        for row in _created_rows(db.conversations, match, {"endpoint": "$endpoint"}, settings):
+            key = (label_value(row["_id"].get("endpoint")), *tenant_of(row["_id"], settings))
+            rows[key] = rows.get(key, 0.0) + number(row["n"])
+            counters.add("librechat_conversations_total", key[1:], number(row["n"]))
+        counters.add_capped("librechat_endpoint_conversations_total", "endpoint", rows)
+
+    counters = count_new(db.conversations, state, clock, settings, count_chunk)
+    if counters is None:
+        return []
     t = tenant_labels(settings)
     return [
         counters.family("librechat_conversations_total", "Conversations created.", t),
@@ -1025,21 +1080,23 @@ def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
 def file_families(db: Any, clock: Clock, state: dict[str, Any],
                   settings: Settings) -> list[Family]:
     """Files uploaded or generated, counted once each, with their bytes."""
-    delta = plan_delta(db.files, state.get("stream", {}), clock, settings.lag)
-    counters = Counters(state, settings.label_limit)
-    count: dict[tuple[str, ...], float] = {}
-    size: dict[tuple[str, ...], float] = {}
-    for row in _created_rows(db.files, delta, {"source": "$source", "context": "$context"},
-                             settings, {"bytes": {"$sum": bounded("$bytes")}}):
-        gid = row["_id"]
-        key = (label_value(gid.get("source")), label_value(gid.get("context")),
-               *tenant_of(gid, settings))
-        count[key] = count.get(key, 0.0) + number(row["n"])
-        size[key] = size.get(key, 0.0) + max(number(row["bytes"]), 0.0)
-        counters.add("librechat_uploaded_files_total", key[2:], number(row["n"]))
-    counters.add_capped("librechat_files_created_total", "source", count)
-    counters.add_capped("librechat_file_bytes_created_total", "source", size)
-    state["stream"] = delta.state()
+    def count_chunk(match: Match, counters: Counters) -> None:
+        count: dict[tuple[str, ...], float] = {}
+        size: dict[tuple[str, ...], float] = {}
+        for row in _created_rows(db.files, match, {"source": "$source", "context": "$context"},
+                                 settings, {"bytes": {"$sum": bounded("$bytes")}}):
+            gid = row["_id"]
+            key = (label_value(gid.get("source")), label_value(gid.get("context")),
+                   *tenant_of(gid, settings))
+            count[key] = count.get(key, 0.0) + number(row["n"])
+            size[key] = size.get(key, 0.0) + max(number(row["bytes"]), 0.0)
+            counters.add("librechat_uploaded_files_total", key[2:], number(row["n"]))
+        counters.add_capped("librechat_files_created_total", "source", count)
+        counters.add_capped("librechat_file_bytes_created_total", "source", size)
+
+    counters = count_new(db.files, state, clock, settings, count_chunk)
+    if counters is None:
+        return []
     t = tenant_labels(settings)
     return [
         counters.family("librechat_uploaded_files_total", "Files created.", t),
@@ -1053,15 +1110,17 @@ def file_families(db: Any, clock: Clock, state: dict[str, Any],
 def registration_families(db: Any, clock: Clock, state: dict[str, Any],
                           settings: Settings) -> list[Family]:
     """User accounts created, counted once each (users have no createdAt index: `_id`)."""
-    delta = plan_delta(db.users, state.get("stream", {}), clock, settings.lag)
-    counters = Counters(state, settings.label_limit)
-    rows: dict[tuple[str, ...], float] = {}
-    for row in _created_rows(db.users, delta, {"provider": "$provider"}, settings):
-        key = (label_value(row["_id"].get("provider")), *tenant_of(row["_id"], settings))
-        rows[key] = rows.get(key, 0.0) + number(row["n"])
-        counters.add("librechat_registered_users_total", key[1:], number(row["n"]))
-    counters.add_capped("librechat_registrations_total", "provider", rows)
-    state["stream"] = delta.state()
+    def count_chunk(match: Match, counters: Counters) -> None:
+        rows: dict[tuple[str, ...], float] = {}
+        for row in _created_rows(db.users, match, {"provider": "$provider"}, settings):
+            key = (label_value(row["_id"].get("provider")), *tenant_of(row["_id"], settings))
+            rows[key] = rows.get(key, 0.0) + number(row["n"])
+            counters.add("librechat_registered_users_total", key[1:], number(row["n"]))
+        counters.add_capped("librechat_registrations_total", "provider", rows)
+
+    counters = count_new(db.users, state, clock, settings, count_chunk)
+    if counters is None:
+        return []
     t = tenant_labels(settings)
     return [
         counters.family("librechat_registered_users_total", "User accounts created.", t),
@@ -1161,7 +1220,7 @@ def daily_model_families(per_model: dict[str, list[float]], limit: int) -> list[
 # ---- stored-now gauges (refreshed every --slow-interval, last value kept in the state)
 
 
-def _grouped_count(coll: Any, match: Mapping[str, Any], fields: Mapping[str, Any],
+def _grouped_count(coll: Any, match: Match, fields: Mapping[str, Any],
                    settings: Settings, extra: Mapping[str, Any] | None = None) -> list[dict]:
     pipeline = [{"$match": dict(match)},
                 {"$group": {"_id": group_id(fields, settings), "n": {"$sum": 1},
@@ -1539,6 +1598,15 @@ def self_families(result: RunResult, settings: Settings, clock: Clock, total: fl
                {(settings.timezone, str(settings.daily_days), str(settings.label_limit)): 1.0}),
         info,
     ]
+    progress = Family("librechat_exporter_backfill_progress_ratio", "gauge",
+                      "How far the first count of stored documents has got, per section (1 "
+                      "when done; a section's counters appear once it is done).", ("section",))
+    for name, section_state in result.state.get("sections", {}).items():
+        stream = section_state.get("stream") if isinstance(section_state, dict) else None
+        if isinstance(stream, dict):
+            job = stream.get("backfill")
+            progress.samples[(name,)] = float(job.get("progress", 0.0)) if job else 1.0
+    fams.append(progress)
     if last_success is not None:
         fams.insert(1, Family("librechat_exporter_last_success_timestamp_seconds", "gauge",
                               "When a run last succeeded (Unix time).", (),
@@ -1642,7 +1710,8 @@ def write_output(settings: Settings, data: bytes) -> None:
 
 def run_job(settings: Settings) -> int:
     started = time.monotonic()
-    clock = Clock(settings.now or datetime.now(UTC), settings.tz)
+    clock = Clock(settings.now or datetime.now(UTC), settings.tz,
+                  deadline=started + settings.timeout * BACKFILL_SHARE)
     if not settings.stdout:
         check_output_dir(settings.output)
     with job_lock(settings) as acquired:
@@ -1685,11 +1754,23 @@ def run_job(settings: Settings) -> int:
 
 
 WANTED_INDEXES: tuple[tuple[str, dict[str, int], dict[str, Any], str], ...] = (
-    ("messages", {"createdAt": 1}, {}, "5-minute and daily windows (LibreChat creates it)"),
-    ("conversations", {"createdAt": 1, "updatedAt": 1}, {},
-     "LibreChat creates it; not used by the job's steady-state queries"),
-    ("sessions", {"expiration": 1}, {"expireAfterSeconds": 0}, "sessions alive (TTL index)"),
+    ("messages", {"createdAt": 1}, {},
+     "5-minute, rolling and daily windows (LibreChat creates it)"),
+    ("sessions", {"expiration": 1}, {"expireAfterSeconds": 0},
+     "sessions alive (LibreChat's TTL index)"),
+    ("conversations", {"expiredAt": 1}, {"expireAfterSeconds": 0},
+     "temporary conversations (LibreChat's TTL index)"),
+    ("messages", {"feedback.rating": 1},
+     {"name": "librechat_textfile_feedback", "sparse": True},
+     "feedback gauges read only rated messages instead of all messages"),
+    ("conversations", {"isArchived": 1},
+     {"name": "librechat_textfile_archived",
+      "partialFilterExpression": {"isArchived": True}},
+     "archived conversations read only archived ones instead of all"),
 )
+# The _id index serves every counter and the transaction windows; the last two are the job's
+# own: without them the feedback and archived gauges scan their collection once per
+# --slow-interval.
 
 
 def index_report(db: Any) -> list[tuple[str, dict[str, int], bool, str]]:
