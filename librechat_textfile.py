@@ -1753,48 +1753,55 @@ def run_job(settings: Settings) -> int:
 # indexes: what the queries want, what exists, and (only when asked) create the missing ones
 
 
-WANTED_INDEXES: tuple[tuple[str, dict[str, int], dict[str, Any], str], ...] = (
-    ("messages", {"createdAt": 1}, {},
-     "5-minute, rolling and daily windows (LibreChat creates it)"),
-    ("sessions", {"expiration": 1}, {"expireAfterSeconds": 0},
-     "sessions alive (LibreChat's TTL index)"),
-    ("conversations", {"expiredAt": 1}, {"expireAfterSeconds": 0},
-     "temporary conversations (LibreChat's TTL index)"),
-    ("messages", {"feedback.rating": 1},
-     {"name": "librechat_textfile_feedback", "sparse": True},
-     "feedback gauges read only rated messages instead of all messages"),
-    ("conversations", {"isArchived": 1},
-     {"name": "librechat_textfile_archived",
-      "partialFilterExpression": {"isArchived": True}},
-     "archived conversations read only archived ones instead of all"),
+@dataclasses.dataclass(frozen=True)
+class WantedIndex:
+    collection: str
+    keys: dict[str, int]
+    options: dict[str, Any]
+    why: str
+    ours: bool  # False: LibreChat creates it at start-up; the job never creates those
+
+
+WANTED_INDEXES: tuple[WantedIndex, ...] = (
+    WantedIndex("messages", {"createdAt": 1}, {},
+                "5-minute, rolling and daily windows", False),
+    WantedIndex("sessions", {"expiration": 1}, {}, "sessions alive (a TTL index)", False),
+    WantedIndex("conversations", {"expiredAt": 1}, {}, "temporary conversations (a TTL index)",
+                False),
+    WantedIndex("messages", {"feedback.rating": 1},
+                {"name": "librechat_textfile_feedback", "sparse": True},
+                "feedback gauges read rated messages only, not all messages", True),
+    WantedIndex("conversations", {"isArchived": 1},
+                {"name": "librechat_textfile_archived",
+                 "partialFilterExpression": {"isArchived": True}},
+                "archived conversations read archived ones only, not all", True),
 )
-# The _id index serves every counter and the transaction windows; the last two are the job's
-# own: without them the feedback and archived gauges scan their collection once per
-# --slow-interval.
+# The _id index serves every counter and the transaction windows. TTL indexes delete data, so
+# the job never creates LibreChat's own indexes, even with --create; it only reports them.
 
 
-def index_report(db: Any) -> list[tuple[str, dict[str, int], bool, str]]:
-    rows = []
-    for coll, keys, _options, why in WANTED_INDEXES:
-        existing = [dict(ix["key"]) for ix in db[coll].list_indexes()] if coll in set(
-            db.list_collection_names()) else []
-        rows.append((coll, keys, any(list(k.items()) == list(keys.items())
-                                     for k in existing), why))
-    return rows
+def index_present(db: Any, wanted: WantedIndex) -> bool:
+    if wanted.collection not in db.list_collection_names():
+        return False
+    return any(list(ix["key"].items()) == list(wanted.keys.items())
+               for ix in db[wanted.collection].list_indexes())
 
 
 def run_indexes(settings: Settings) -> int:
+    """Print each wanted index as present or missing; with --create, make the job's own."""
     client = mongo_client(settings)
     try:
         with pymongo.timeout(settings.timeout):
             db = client[settings.mongodb_database]
-            for coll, keys, present, why in index_report(db):
-                state = "present" if present else "MISSING"
-                if not present and settings.create_indexes:
-                    options = next(o for c, k, o, _ in WANTED_INDEXES if c == coll and k == keys)
-                    db[coll].create_index(list(keys.items()), **options)
-                    state = "created"
-                print(f"{state:8} {coll:14} {json.dumps(keys):40} {why}")
+            for wanted in WANTED_INDEXES:
+                status = "present" if index_present(db, wanted) else "missing"
+                if status == "missing" and settings.create_indexes and wanted.ours:
+                    db[wanted.collection].create_index(list(wanted.keys.items()),
+                                                       **wanted.options)
+                    status = "created"
+                owner = "job" if wanted.ours else "LibreChat"
+                print(f"{status:8} {wanted.collection:14} {json.dumps(wanted.keys):24} "
+                      f"{owner:10} {wanted.why}")
     except PyMongoError as exc:
         log.error("indexes: %s", describe_error(exc))
         return EXIT_FAILED
