@@ -1555,7 +1555,9 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
         try:
             families, section_state = run_section(
                 section, db, clock, state.get("sections", {}).get(section.name, {}), settings)
-        except PyMongoError as exc:
+        except Exception as exc:
+            # One bad query or one document the code did not foresee must not cost the other
+            # sections their numbers; a lost database ends the run instead.
             if is_fatal(exc):
                 raise
             log.error("section %s failed: %s", section.name, describe_error(exc))

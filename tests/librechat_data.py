@@ -1,0 +1,1295 @@
+"""Synthetic LibreChat data, written the way LibreChat (Mongoose, @librechat/data-schemas) writes it.
+
+The exporter under test reads LibreChat's MongoDB directly, so test data that differs from the
+real thing in a field name, a BSON type or an index makes every test meaningless. Everything
+here follows shared/reference/librechat-data-model.md (§2 fields, §4 example documents, §6
+generator guidance) and tests/librechat_indexes.json (indexes read back from the real models).
+
+Two ways to use it:
+
+* ``generate(db, GenOptions(...))`` fills an empty database with a whole deployment's history
+  (users, balances, sessions, agents, conversations, messages, transactions, files, bans).
+* ``make_user`` / ``make_conversation`` / ``make_message`` / ``make_transaction`` / ``make_file``
+  (and a few more) build one document at an exact time; the caller inserts it. Call
+  ``ensure_indexes(db)`` first so unique and TTL indexes behave as in LibreChat.
+
+Storage facts reproduced (all seen only by writing through the real models):
+
+* ``user`` is the hex *string* of the user's ``_id`` in messages and conversations, an ObjectId
+  in transactions, files, balances and sessions; ``agents.author`` is an ObjectId.
+* Integral numbers are BSON int32 and all others doubles, as the Node driver stores a JS number;
+  a negated zero (a zero cache write, ``-0``) is the double -0.0.
+* ``_id`` ObjectIds encode the document's ``createdAt`` second (LibreChat's ids are made at
+  insert time); the other 8 bytes come from the seeded RNG, so a seed gives identical documents.
+* A balance's ``_id`` is its user's ``_id``; ``feedback`` carries its own ``_id``.
+* Dates are tz-aware UTC truncated to milliseconds, as BSON dates hold them.
+
+Texts are short on purpose: ``tokenCount`` is the number LibreChat stored, not ``len(text)/4``,
+so large data sets stay small in memory and on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import struct
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bson import ObjectId
+from pymongo import IndexModel
+from pymongo.database import Database
+
+INDEX_FILE = Path(__file__).with_name("librechat_indexes.json")
+LATEST = "0.8.7"
+SUPPORTED_VERSIONS = ("0.7.5", "0.7.7", "0.7.9", "0.8.3", "0.8.5", "0.8.7")
+# Constants.NO_PARENT: the parentMessageId of a conversation's first message.
+NO_PARENT = "00000000-0000-0000-0000-000000000000"
+# interface.temporaryChatRetention default (720 h).
+TEMP_CHAT_RETENTION = timedelta(days=30)
+# createUser(): unverified local sign-ups get expiresAt = now + 604800 s.
+PENDING_USER_TTL = timedelta(days=7)
+# createFile(): uploads not yet used in a message get expiresAt = now + 3600 s.
+UPLOAD_TTL = timedelta(hours=1)
+# REFRESH_TOKEN_EXPIRY default.
+SESSION_TTL = timedelta(days=7)
+# BAN_DURATION default (2 h), in milliseconds as Keyv stores it.
+BAN_DURATION_MS = 2 * 60 * 60 * 1000
+# Transaction.js: aborted completions are priced at 1.15x.
+CANCEL_RATE = 1.15
+# tx.js defaultRate: what a model missing from the price table costs per 1M tokens.
+DEFAULT_RATE = 6
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+FEEDBACK_TAGS = {
+    "thumbsUp": ["accurate_reliable", "creative_solution", "clear_well_written", "attention_to_detail"],
+    "thumbsDown": [
+        "not_matched", "inaccurate", "bad_style", "missing_image",
+        "unjustified_refusal", "not_helpful", "other",
+    ],
+}
+MCP_TOOLS = ["search_mcp_brave", "get_issue_mcp_github", "list_issues_mcp_github", "fetch_mcp_fetch"]
+BUILTIN_TOOLS = ["web_search", "execute_code", "file_search"]
+
+
+class _Missing:
+    """Sentinel: pass ``field=MISSING`` to a builder to drop that field from the document."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens (= token credits per token), as LibreChat's tx.js holds them."""
+
+    prompt: float
+    completion: float
+    write: float | None = None  # cache write; None: priced as prompt
+    read: float | None = None  # cache read; None: priced as prompt
+
+
+PRICES: dict[str, Price] = {
+    "gpt-4o": Price(2.5, 10, read=1.25),
+    "gpt-4o-mini": Price(0.15, 0.6, read=0.075),
+    "claude-sonnet-4-20250514": Price(3, 15, write=3.75, read=0.3),
+    "gemini-2.5-pro": Price(1.25, 10),
+    # "meta-llama/llama-3.1-70b" is deliberately absent: LibreChat prices it at DEFAULT_RATE.
+}
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """An endpoint/model pair a conversation can use, with the sender label LibreChat shows."""
+
+    endpoint: str
+    model: str
+    sender: str
+    weight: int
+    endpoint_type: str | None = None  # conversations.endpointType ('custom' for custom endpoints)
+    provider: str = ""  # agents.provider for agents built on this model
+
+
+MODELS = [
+    ModelChoice("openAI", "gpt-4o", "GPT-4o", 30, provider="openAI"),
+    ModelChoice("openAI", "gpt-4o-mini", "GPT-4o mini", 20, provider="openAI"),
+    ModelChoice("anthropic", "claude-sonnet-4-20250514", "Claude", 20, provider="anthropic"),
+    ModelChoice("google", "gemini-2.5-pro", "Gemini", 10, provider="google"),
+    ModelChoice("OpenRouter", "meta-llama/llama-3.1-70b", "OpenRouter", 8, "custom", "OpenRouter"),
+]
+AGENTS_WEIGHT = 15  # share of conversations on endpoint "agents" when agents exist
+
+FIRST_NAMES = ["Jane", "Omar", "Li", "Ana", "Kofi", "Mia", "Raj", "Sven", "Yuki", "Zoe", "Ivan", "Nia"]
+LAST_NAMES = ["Doe", "Haddad", "Wei", "Silva", "Mensah", "Novak", "Patel", "Berg", "Sato", "Kim"]
+AGENT_NAMES = ["Research Assistant", "Code Helper", "HR Policy Bot", "Data Analyst", "Triage Agent"]
+TITLES = ["PDF summary", "Python retry loop", "Quarterly numbers", "Email draft", "SQL join help",
+          "Trip plan", "Regex question", "Release notes", "Meeting recap", "Docker networking"]
+PROMPTS = [
+    "Summarize this PDF",
+    "Why does my retry loop never stop? It catches every exception and sleeps one second.",
+    "Draft a polite reply declining the meeting.",
+    "Explain the difference between a left join and an inner join with an example.",
+    "What changed in the release?",
+    "Give me three options for the team offsite, with a rough budget for each.",
+    "Fix this regex: ^(\\d{3})-(\\d{4)$",
+    "Translate to German: the report is due on Friday.",
+]
+ANSWERS = ["The report says revenue grew 12%.", "Here is a corrected version.",
+           "Sure, here are three options.", "The loop never exits because the exception is swallowed."]
+PROVIDER_WEIGHTS = [("local", 50), ("google", 20), ("openid", 20), ("ldap", 10)]
+BAN_TYPES = ["concurrent", "message_limit", "login", "illegal_model_request", "non_browser"]
+ERROR_TEXTS = ['{"type":"ban"}', '{"type":"message_limit","max":40,"windowInMinutes":1}',
+               '{"type":"moderation","info":"flagged"}']
+ERROR_PARTS = [
+    "An error occurred while processing the request: 429 Rate limit reached for requests",
+    "An error occurred while processing the request: 529 Overloaded",
+    "An error occurred while processing the request: 400 context_length_exceeded",
+]
+# (mime, weight, median bytes, extension)
+MIMES = [
+    ("application/pdf", 30, 250_000, "pdf"),
+    ("image/png", 25, 400_000, "png"),
+    ("image/jpeg", 15, 300_000, "jpg"),
+    ("text/plain", 10, 8_000, "txt"),
+    ("text/csv", 5, 40_000, "csv"),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", 8, 90_000, "docx"),
+    ("application/json", 4, 15_000, "json"),
+    ("image/webp", 3, 150_000, "webp"),
+]
+FILE_SOURCES = [("local", 60), ("s3", 25), ("firebase", 5), ("azure_blob", 5), ("mistral_ocr", 5)]
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _has(version: str, since: str) -> bool:
+    """True when LibreChat ``version`` has a field introduced in ``since``."""
+    return _version(version) >= _version(since)
+
+
+def _rng(rng_or_seed: random.Random | int | None) -> random.Random:
+    if isinstance(rng_or_seed, random.Random):
+        return rng_or_seed
+    return _BUILDER_RNG if rng_or_seed is None else random.Random(rng_or_seed)
+
+
+# Builders called without an rng draw ids from here: unique within a run, and the same run
+# order gives the same ids.
+_BUILDER_RNG = random.Random(0x11BEC4A7)
+
+
+def _ms(dt: datetime) -> datetime:
+    """tz-aware UTC truncated to milliseconds: exactly what a BSON date round-trips."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}: LibreChat timestamps are UTC, pass tzinfo=UTC")
+    dt = dt.astimezone(UTC)
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
+
+def _num(value: float) -> int | float:
+    """A JS number as the Node driver stores it: int32 when integral and in range, else double."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return value
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return -0.0  # JS -0 is stored as the double -0.0, not int32 0
+    if float(value).is_integer() and INT32_MIN <= value <= INT32_MAX:
+        return int(value)
+    return float(value)
+
+
+def _neg(count: float) -> int | float:
+    """``-count`` as JS evaluates it: -0 for a zero count (stored as the double -0.0)."""
+    return _num(-float(count)) if count == 0 else _num(-count)
+
+
+def object_id_at(dt: datetime, rng: random.Random | int | None = None) -> ObjectId:
+    """An ObjectId whose timestamp is ``dt``'s second; the other 8 bytes come from ``rng``."""
+    seconds = int(_ms(dt).timestamp())
+    return ObjectId(struct.pack(">I", seconds) + _rng(rng).randbytes(8))
+
+
+def _uuid4(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _nanoid(rng: random.Random, size: int = 21) -> str:
+    alphabet = "useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict"
+    return "".join(rng.choice(alphabet) for _ in range(size))
+
+
+def _weighted(rng: random.Random, items: list[tuple[Any, int]]) -> Any:
+    return rng.choices([item for item, _ in items], weights=[w for _, w in items])[0]
+
+
+def _apply(doc: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Overrides replace fields; MISSING removes them."""
+    for key, value in over.items():
+        if value is MISSING:
+            doc.pop(key, None)
+        else:
+            doc[key] = value
+    return doc
+
+
+def _oid(user: ObjectId | str) -> ObjectId:
+    return user if isinstance(user, ObjectId) else ObjectId(user)
+
+
+def rate_for(model: str | None, token_type: str) -> int | float:
+    """The multiplier LibreChat stores as ``rate`` for a plain (non-cache) transaction."""
+    if token_type == "credits":
+        return 1
+    price = PRICES.get(model or "")
+    if price is None:
+        return DEFAULT_RATE
+    return _num(price.prompt if token_type == "prompt" else price.completion)
+
+
+# --- builders: one document each, shaped as LibreChat stores it ----------------------------
+
+
+def make_user(
+    rng_or_seed: random.Random | int | None,
+    created: datetime,
+    *,
+    provider: str = "local",
+    role: str = "USER",
+    pending: bool = False,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``users`` document. ``pending``: an unverified local sign-up (expiresAt = created + 7 d)."""
+    rng = _rng(rng_or_seed)
+    created = _ms(created)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    tag = rng.randbytes(4).hex()
+    username = f"{first}.{last}.{tag}".lower()
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "name": f"{first} {last}",
+        "username": username,
+        "email": f"{username}@example.com",
+        "emailVerified": not pending,
+        "avatar": None,
+        "provider": provider,
+        "role": role,
+    }
+    doc.update(_provider_fields(rng, provider, username, version))
+    doc["plugins"] = []
+    if _has(version, "0.7.8"):
+        doc["twoFactorEnabled"] = False
+    if _has(version, "0.7.7"):
+        doc["backupCodes"] = []
+    doc["refreshToken"] = []
+    if _has(version, "0.7.5"):
+        doc["termsAccepted"] = False
+    if _has(version, "0.7.9"):
+        doc["personalization"] = {"memories": True}
+    if _has(version, "0.8.2"):
+        doc["favorites"] = []
+    if _has(version, "0.8.6"):
+        doc["skillStates"] = {}
+    if pending:
+        # Only local sign-ups get the TTL; verification (updateUser) $unsets it.
+        doc["expiresAt"] = created + PENDING_USER_TTL
+    doc.update(createdAt=created, updatedAt=created, __v=0)
+    return _apply(doc, over)
+
+
+def _provider_fields(rng: random.Random, provider: str, username: str, version: str) -> dict[str, Any]:
+    """Password or external id per provider; social/SSO accounts have no password."""
+    if provider == "local":
+        alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        return {"password": "$2a$10$" + "".join(rng.choice(alphabet) for _ in range(53))}
+    if provider == "google":
+        return {"googleId": str(rng.randrange(10**20, 10**21)),
+                "avatar": f"https://lh3.googleusercontent.com/a/{rng.randbytes(8).hex()}=s96-c"}
+    if provider == "openid":
+        fields: dict[str, Any] = {"openidId": _uuid4(rng)}
+        if _has(version, "0.8.6"):
+            fields["openidIssuer"] = "https://login.example.com/realms/corp"
+        return fields
+    if provider == "ldap":
+        return {"ldapId": f"uid={username},ou=people,dc=example,dc=com"}
+    return {}
+
+
+def make_conversation(
+    user_id: ObjectId | str,
+    created: datetime,
+    *,
+    endpoint: str = "openAI",
+    model: str | None = "gpt-4o",
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    temporary: bool = False,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``conversations`` document (``user`` as hex string). Pass ``messages=[...]`` (ObjectIds),
+    ``updatedAt=`` (last turn) and ``agent_id=`` as needed; a temporary chat expires 30 days
+    after its last save (``updatedAt``)."""
+    rng = _rng(rng)
+    created = _ms(created)
+    updated = _ms(over.pop("updatedAt", created))
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "conversationId": _uuid4(rng),
+        "user": str(user_id),
+        "__v": 0,
+        "title": "New Chat",
+        "endpoint": endpoint,
+    }
+    if model is not None:
+        doc["model"] = model
+    doc["messages"] = []
+    doc["isArchived"] = False
+    if _has(version, "0.7.5"):
+        doc["tags"] = []
+    if _has(version, "0.7.6"):
+        doc["files"] = []
+    if _has(version, "0.8.6"):
+        doc["isTemporary"] = temporary
+    if _has(version, "0.7.7"):
+        # saveConvo sets expiredAt on every save: null for normal chats.
+        doc["expiredAt"] = updated + TEMP_CHAT_RETENTION if temporary else None
+    doc.update(resendFiles=True, createdAt=created, updatedAt=updated)
+    return _apply(doc, over)
+
+
+def make_message(
+    user_id: ObjectId | str,
+    conversation_id: str,
+    created: datetime,
+    *,
+    by_user: bool,
+    model: str | None = None,
+    endpoint: str | None = "openAI",
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    temporary: bool = False,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``messages`` document (``user`` as hex string). User messages always get ``model: None``;
+    assistant messages get ``model`` (the agent id on endpoint "agents"). ``endpoint=None``
+    leaves the field out, as for ``error: true`` messages. Pass ``text``/``content``/
+    ``tokenCount``/``parentMessageId``/``sender``/``feedback`` and others as overrides."""
+    rng = _rng(rng)
+    created = _ms(created)
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "messageId": _uuid4(rng),
+        "conversationId": conversation_id,
+        "user": str(user_id),
+        "__v": 0,
+        "parentMessageId": NO_PARENT,
+        "model": None if by_user else model,
+    }
+    if endpoint is not None:
+        doc["endpoint"] = endpoint
+    doc.update(_message_body(rng, by_user, model, endpoint, version))
+    doc["isCreatedByUser"] = by_user
+    if _has(version, "0.8.6"):
+        doc["isTemporary"] = temporary
+    doc.update(unfinished=False, error=False, _meiliIndex=False)
+    if _has(version, "0.7.7"):
+        # saveMessage sets expiredAt on every save: null unless the chat is temporary.
+        doc["expiredAt"] = created + TEMP_CHAT_RETENTION if temporary else None
+    doc.update(createdAt=created, updatedAt=created)
+    return _apply(doc, over)
+
+
+def _message_body(
+    rng: random.Random, by_user: bool, model: str | None, endpoint: str | None, version: str
+) -> dict[str, Any]:
+    """sender/text/content/tokenCount defaults for a user or an assistant message."""
+    if by_user:
+        text = rng.choice(PROMPTS)
+        return {"sender": "User", "text": text, "tokenCount": max(1, round(len(text) / 4))}
+    answer = rng.choice(ANSWERS)
+    body: dict[str, Any] = {"sender": _sender_for(model, endpoint)}
+    if _uses_content_parts(version, endpoint):
+        body.update(text="", content=[{"type": "text", "text": answer}])
+    else:
+        body["text"] = answer
+    body["tokenCount"] = max(1, round(len(answer) / 4))
+    return body
+
+
+def _uses_content_parts(version: str, endpoint: str | None) -> bool:
+    # Since 0.7.9 every chat endpoint runs through the agents pipeline, which stores the
+    # response in content[] and '' in text; before that only the agents endpoint did.
+    return endpoint == "agents" or _has(version, "0.7.9")
+
+
+def _sender_for(model: str | None, endpoint: str | None) -> str:
+    for choice in MODELS:
+        if choice.model == model:
+            return choice.sender
+    return endpoint or "Assistant"
+
+
+def make_transaction(
+    user_oid: ObjectId | str,
+    created: datetime,
+    token_type: str,
+    model: str | None,
+    raw_amount: float,
+    *,
+    context: str = "message",
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``transactions`` document. ``raw_amount`` as stored: negative token count for spend
+    (prompt/completion), positive credits for ``token_type="credits"``. ``rate`` and
+    ``tokenValue`` follow Transaction.calculateTokenValue (incomplete completions: rate x1.15,
+    ceil). Pass ``conversationId=``/``messageId=`` as overrides."""
+    rng = _rng(rng)
+    created = _ms(created)
+    rate = rate_for(model, token_type)
+    token_value = raw_amount * rate
+    if token_type == "completion" and context == "incomplete":
+        token_value = math.ceil(token_value * CANCEL_RATE)
+        rate = rate * CANCEL_RATE
+    doc: dict[str, Any] = {"_id": object_id_at(created, rng), "user": _oid(user_oid)}
+    doc["tokenType"] = token_type
+    if model is not None:
+        doc["model"] = model
+    doc.update(context=context, rate=_num(rate), rawAmount=_num(raw_amount),
+               tokenValue=_num(token_value), createdAt=created, updatedAt=created, __v=0)
+    return _apply(doc, over)
+
+
+def make_structured_prompt(
+    user_oid: ObjectId | str,
+    created: datetime,
+    model: str,
+    input_tokens: int,
+    write_tokens: int,
+    read_tokens: int,
+    *,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A cache-aware prompt transaction (Transaction.calculateStructuredTokenValue): the three
+    counts are stored negative, ``rawAmount = -(sum)``, ``rate`` is their weighted average."""
+    price = PRICES.get(model, Price(DEFAULT_RATE, DEFAULT_RATE))
+    rates = (price.prompt, price.write or price.prompt, price.read or price.prompt)
+    counts = (input_tokens, write_tokens, read_tokens)
+    total = sum(counts)
+    cost = sum(c * r for c, r in zip(counts, rates, strict=True))
+    rate = cost / total if total else price.prompt
+    doc = make_transaction(user_oid, created, "prompt", model, _neg(total), rng=rng, version=version)
+    doc.update(inputTokens=_neg(input_tokens), writeTokens=_neg(write_tokens),
+               readTokens=_neg(read_tokens), rate=_num(rate), tokenValue=_neg(cost))
+    return _apply(doc, over)
+
+
+def make_file(
+    user_oid: ObjectId | str,
+    created: datetime,
+    *,
+    mime: str = "application/pdf",
+    context: str = "message_attachment",
+    source: str = "local",
+    expires: bool = False,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``files`` document. ``expires``: a fresh upload not yet used in a message, so it
+    still carries ``expiresAt = created + 1 h`` and ``usage: 0``. Pass ``bytes=``,
+    ``filename=``, ``conversationId=``, ``messageId=``, ``embedded=`` as overrides."""
+    rng = _rng(rng)
+    created = _ms(created)
+    user = _oid(user_oid)
+    file_id = _uuid4(rng)
+    ext = next((m[3] for m in MIMES if m[0] == mime), "bin")
+    filename = over.pop("filename", f"file-{rng.randbytes(3).hex()}.{ext}")
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "user": user,
+        "file_id": file_id,
+        "bytes": _num(max(1, round(rng.lognormvariate(math.log(100_000), 1.0)))),
+        "filename": filename,
+        "filepath": _filepath(source, user, file_id, filename, mime),
+        "object": "file",
+        "embedded": False,
+        "type": mime,
+        "context": context,
+        "usage": 0 if expires else 1,
+        "source": source,
+    }
+    if mime.startswith("image/"):
+        doc.update(width=rng.choice([512, 768, 1024]), height=rng.choice([512, 768, 1024]))
+    if expires:
+        doc["expiresAt"] = created + UPLOAD_TTL
+    doc.update(createdAt=created, updatedAt=created, __v=0)
+    return _apply(doc, over)
+
+
+def _filepath(source: str, user: ObjectId, file_id: str, filename: str, mime: str) -> str:
+    folder = "images" if mime.startswith("image/") else "uploads"
+    if source == "s3":
+        return f"https://librechat-files.s3.amazonaws.com/{folder}/{user}/{file_id}__{filename}"
+    if source == "firebase":
+        return f"https://firebasestorage.googleapis.com/v0/b/librechat/o/{folder}%2F{user}%2F{filename}"
+    if source == "azure_blob":
+        return f"https://librechat.blob.core.windows.net/files/{folder}/{user}/{file_id}__{filename}"
+    return f"/{folder}/{user}/{file_id}__{filename}"
+
+
+def make_balance(
+    user_oid: ObjectId | str,
+    token_credits: float,
+    *,
+    last_refill: datetime,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``balances`` document: no timestamps, ``_id`` equal to the user's ``_id``."""
+    user = _oid(user_oid)
+    doc: dict[str, Any] = {"_id": user, "user": user, "__v": 0, "tokenCredits": _num(token_credits)}
+    if _has(version, "0.7.8"):
+        doc.update(autoRefillEnabled=False, refillIntervalValue=30, refillIntervalUnit="days",
+                   lastRefill=_ms(last_refill), refillAmount=0)
+    return _apply(doc, over)
+
+
+def make_session(
+    user_oid: ObjectId | str,
+    login: datetime,
+    *,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``sessions`` document: one per login, ``_id`` at login time, expiration login + 7 d."""
+    rng = _rng(rng)
+    login = _ms(login)
+    doc: dict[str, Any] = {
+        "_id": object_id_at(login, rng),
+        "refreshTokenHash": hashlib.sha256(rng.randbytes(32)).hexdigest(),
+        "expiration": login + SESSION_TTL,
+        "user": _oid(user_oid),
+        "__v": 0,
+    }
+    return _apply(doc, over)
+
+
+def make_agent(
+    author: dict[str, Any],
+    created: datetime,
+    *,
+    choice: ModelChoice = MODELS[0],
+    tools: list[str] | None = None,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """An ``agents`` document (id ``agent_`` + 21-char nanoid) authored by the ``author`` user doc."""
+    rng = _rng(rng)
+    created = _ms(created)
+    tools = list(tools or [])
+    name = over.pop("name", rng.choice(AGENT_NAMES))
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "id": f"agent_{_nanoid(rng)}",
+        "name": name,
+        "description": f"{name} for the team",
+        "instructions": "Answer briefly and cite sources.",
+        "provider": choice.provider,
+        "model": choice.model,
+        "model_parameters": {"temperature": _num(0.3)},
+        "tools": tools,
+        "author": author["_id"],
+        "authorName": author["name"],
+        "conversation_starters": [],
+        "tool_resources": {},
+    }
+    doc.update(_agent_versioned_fields(doc, tools, created, version))
+    doc.update(createdAt=created, updatedAt=created, __v=0)
+    return _apply(doc, over)
+
+
+def _agent_versioned_fields(
+    doc: dict[str, Any], tools: list[str], created: datetime, version: str
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if _has(version, "0.7.6"):
+        fields["agent_ids"] = []
+    if not _has(version, "0.8.5"):
+        # Sharing moved to the ACL collections in 0.8.5.
+        fields.update(projectIds=[], isCollaborative=False)
+    if _has(version, "0.7.9"):
+        fields["versions"] = [{"name": doc["name"], "provider": doc["provider"], "model": doc["model"],
+                               "tools": list(tools), "createdAt": created, "updatedAt": created}]
+    if _has(version, "0.8.0"):
+        fields.update(category="general", is_promoted=False)
+    if _has(version, "0.8.1"):
+        fields["edges"] = []
+    if _has(version, "0.8.2"):
+        servers = sorted({t.split("_mcp_", 1)[1] for t in tools if "_mcp_" in t})
+        fields["mcpServerNames"] = servers
+    return fields
+
+
+def make_ban(
+    key_suffix: str,
+    created: datetime,
+    *,
+    violation_type: str = "concurrent",
+    violation_count: int = 20,
+    duration_ms: int = BAN_DURATION_MS,
+    rng: random.Random | int | None = None,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``logs`` document as Keyv writes a ban: key ``BANS:<user id hex or ip>``, ``value`` the
+    Keyv JSON string, ``expiresAt`` created + duration. Keyv adds no ``__v`` or timestamps."""
+    rng = _rng(rng)
+    created = _ms(created)
+    expires = created + timedelta(milliseconds=duration_ms)
+    expires_ms = int(expires.timestamp() * 1000)
+    value = {"type": violation_type, "violation_count": violation_count,
+             "duration": duration_ms, "expiresAt": expires_ms}
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "key": f"BANS:{key_suffix}",
+        "value": json.dumps({"value": value, "expires": expires_ms}, separators=(",", ":")),
+        "expiresAt": expires,
+    }
+    return _apply(doc, over)
+
+
+# --- indexes -------------------------------------------------------------------------------
+
+
+def load_index_spec() -> dict[str, list[dict[str, Any]]]:
+    """Collection name -> index specs (as listIndexes returns them) from librechat_indexes.json."""
+    spec = json.loads(INDEX_FILE.read_text())
+    return {name: entry["indexes"] for name, entry in spec["collections"].items()}
+
+
+def ensure_indexes(db: Database[Any]) -> None:
+    """Create every LibreChat index (and so every collection) that the generator writes to."""
+    for name, indexes in load_index_spec().items():
+        models = [_index_model(ix) for ix in indexes if ix["name"] != "_id_"]
+        db[name].create_indexes(models)
+
+
+def _index_model(spec: dict[str, Any]) -> IndexModel:
+    options = {k: v for k, v in spec.items() if k not in ("v", "key", "name", "ns")}
+    return IndexModel(list(spec["key"].items()), name=spec["name"], **options)
+
+
+# --- the whole-deployment generator --------------------------------------------------------
+
+
+@dataclass
+class GenOptions:
+    """What deployment to simulate. ``now`` is its current time (tz-aware UTC); every document
+    is dated in ``[now - days, now]``. See the module docstring for what each version emits."""
+
+    seed: int = 1
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    days: int = 40
+    users: int = 30
+    conversations_per_user: float = 3.0
+    turns_per_conversation: float = 3.0
+    version: str = LATEST
+    tenants: list[str] | None = None
+    transactions: bool = True
+    hostile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("GenOptions.now must be tz-aware (UTC)")
+        if not _has(self.version, "0.7.5"):
+            raise ValueError(f"version {self.version!r}: the generator emulates 0.7.5 and later")
+        if self.users < 1 or self.days < 1:
+            raise ValueError("GenOptions needs users >= 1 and days >= 1")
+
+
+@dataclass
+class Summary:
+    """Documents inserted per collection, for sanity checks (the metric oracle reads MongoDB)."""
+
+    counts: dict[str, int]
+
+    def __getitem__(self, collection: str) -> int:
+        return self.counts.get(collection, 0)
+
+
+COLLECTIONS = ("users", "balances", "sessions", "agents", "conversations", "messages",
+               "transactions", "files", "logs")
+
+
+def generate(db: Database[Any], opts: GenOptions) -> Summary:
+    """Create LibreChat's indexes, then bulk-insert a deterministic deployment into ``db``
+    (expected empty). Returns the number of documents inserted per collection."""
+    ensure_indexes(db)
+    docs = _Generator(opts).run()
+    for name in COLLECTIONS:
+        if docs[name]:
+            db[name].insert_many(docs[name], ordered=True)
+    return Summary({name: len(docs[name]) for name in COLLECTIONS})
+
+
+@dataclass
+class _Turn:
+    """Running state of one conversation while its messages are laid out."""
+
+    conv: dict[str, Any]
+    user: dict[str, Any]
+    choice: ModelChoice | None
+    agent: dict[str, Any] | None
+    temporary: bool
+    tenant: dict[str, Any]
+    history_tokens: int = 0
+    parent: str = NO_PARENT
+
+
+class _Generator:
+    """Builds every document in memory (so ordering and ids depend on the seed only)."""
+
+    def __init__(self, opts: GenOptions) -> None:
+        self.opts = opts
+        self.rng = random.Random(opts.seed)
+        self.now = _ms(opts.now)
+        self.v = opts.version
+        self.docs: dict[str, list[dict[str, Any]]] = {name: [] for name in COLLECTIONS}
+        self.file_counter = 0
+        self.last_activity: dict[ObjectId, datetime] = {}
+
+    def run(self) -> dict[str, list[dict[str, Any]]]:
+        self._users()
+        self._agents()
+        self._conversations()
+        self._standalone_files()
+        self._sessions()
+        if self.opts.transactions:
+            self._credits()
+            self._balances()
+        self._bans()
+        if self.opts.hostile:
+            for name, extra in _hostile_documents(self).items():
+                self.docs[name].extend(extra)
+        return self.docs
+
+    # -- shared bits ---------------------------------------------------------
+
+    def ago(self, seconds: float) -> datetime:
+        return _ms(self.now - timedelta(seconds=seconds))
+
+    def tenant_of(self, index: int) -> dict[str, Any]:
+        """``{"tenantId": ...}`` for the index-th user, or {} when documents carry no tenant."""
+        tenants = self.opts.tenants
+        if not tenants or not _has(self.v, "0.8.5"):
+            return {}
+        return {"tenantId": tenants[index % len(tenants)]}
+
+    def add(self, collection: str, doc: dict[str, Any]) -> dict[str, Any]:
+        self.docs[collection].append(doc)
+        return doc
+
+    def poisson(self, mean: float) -> int:
+        if mean <= 0:
+            return 0
+        limit, k, p = math.exp(-min(mean, 50.0)), 0, 1.0
+        while True:
+            p *= self.rng.random()
+            if p <= limit:
+                return k
+            k += 1
+
+    # -- users ---------------------------------------------------------------
+
+    def _users(self) -> None:
+        span = self.opts.days * 86400
+        for i in range(self.opts.users):
+            self.add("users", self._user(i, span))
+
+    def _user(self, i: int, span: float) -> dict[str, Any]:
+        rng, tenant = self.rng, self.tenant_of(i)
+        first_of_tenant = i < max(1, len(self.opts.tenants or [])) if tenant else i == 0
+        pending = not first_of_tenant and rng.random() < 0.08
+        if first_of_tenant:
+            # The first registered account (per tenant) becomes ADMIN; it is the oldest.
+            created, provider = self.ago(span - i * 60), "local"
+        elif pending:
+            created, provider = self.ago(rng.uniform(600, 10 * 86400)), "local"
+        else:
+            recent = rng.random() < 0.1  # fresh registrations for today/this-week windows
+            low, high = (3600, 3 * 86400) if recent else (3 * 86400, span - 3600)
+            created = self.ago(rng.uniform(low, max(low, high)))
+            provider = _weighted(rng, PROVIDER_WEIGHTS)
+        role = "ADMIN" if first_of_tenant else "USER"
+        user = make_user(rng, created, provider=provider, role=role, pending=pending,
+                         version=self.v, **tenant)
+        user["email"] = f"{user['username'].rsplit('.', 1)[0]}.{i}@example.com"
+        user["_pending"] = pending
+        user["_tenant"] = tenant
+        return user
+
+    def active_users(self) -> list[dict[str, Any]]:
+        return [u for u in self.docs["users"] if not u["_pending"]]
+
+    # -- agents --------------------------------------------------------------
+
+    def _agents(self) -> None:
+        if not _has(self.v, "0.7.5"):
+            return
+        authors = self.active_users()
+        for i in range(max(2, self.opts.users // 6)):
+            author = authors[i % min(len(authors), 3)]
+            created = _ms(author["createdAt"] + timedelta(hours=self.rng.uniform(1, 24)))
+            if created > self.ago(3600):
+                continue
+            choice = self.rng.choice(MODELS)
+            tools = self.rng.sample(BUILTIN_TOOLS + MCP_TOOLS, k=self.rng.randint(1, 4))
+            agent = make_agent(author, created, choice=choice, tools=tools, rng=self.rng,
+                               version=self.v, **author["_tenant"])
+            agent["_choice"] = choice
+            self.add("agents", agent)
+            if self.rng.random() < 0.5:
+                self._add_file(author, created, mime="application/pdf", context="agents", embedded=True)
+
+    # -- conversations -------------------------------------------------------
+
+    def _conversations(self) -> None:
+        users = self.active_users()
+        # The first users also get a chat that ends within the last 4 minutes, so the
+        # 5-minute window always has data.
+        for user in users[:3]:
+            self._conversation(user, end_age=self.rng.uniform(5, 240))
+        for user in users:
+            for _ in range(self.poisson(self.opts.conversations_per_user)):
+                self._conversation(user, end_age=self._end_age(user))
+
+    def _end_age(self, user: dict[str, Any]) -> float:
+        """Seconds before now at which a conversation ends: dense near now, thinning out."""
+        max_age = (self.now - user["createdAt"]).total_seconds() - 120
+        r = self.rng.random()
+        if r < 0.4:
+            age = self.rng.expovariate(1 / (6 * 3600))
+        elif r < 0.65:
+            age = self.rng.uniform(0, 7 * 86400)
+        else:
+            age = self.rng.uniform(0, self.opts.days * 86400)
+        return age if age <= max_age else self.rng.uniform(0, max(0.0, max_age))
+
+    def _pick_model(self, start: datetime) -> tuple[ModelChoice | None, dict[str, Any] | None]:
+        agents = [a for a in self.docs["agents"] if a["createdAt"] <= start]
+        weighted: list[tuple[Any, int]] = [(m, m.weight) for m in MODELS]
+        if agents:
+            weighted.append(("agents", AGENTS_WEIGHT))
+        choice = _weighted(self.rng, weighted)
+        if choice == "agents":
+            return None, self.rng.choice(agents)
+        return choice, None
+
+    def _conversation(self, user: dict[str, Any], end_age: float) -> None:
+        times = self._turn_times(user, end_age)
+        if not times:
+            return
+        choice, agent = self._pick_model(times[0][0])
+        temporary = (
+            _has(self.v, "0.7.7") and self.rng.random() < 0.08
+            # Older temporary chats are gone: LibreChat's TTL index deleted them.
+            and times[-1][1] + TEMP_CHAT_RETENTION > self.now
+        )
+        conv = self._conversation_doc(user, choice, agent, times[0][0], temporary)
+        state = _Turn(conv, user, choice, agent, temporary, user["_tenant"])
+        for user_at, reply_at in times:
+            self._turn(state, user_at, reply_at)
+        self._finish_conversation(state)
+
+    def _turn_times(self, user: dict[str, Any], end_age: float) -> list[tuple[datetime, datetime]]:
+        """(user message, reply) times laid out backwards from the conversation's end."""
+        n = 1 + self.poisson(max(0.0, self.opts.turns_per_conversation - 1))
+        n = min(n, 40)
+        end = self.now - timedelta(seconds=end_age)
+        times: list[tuple[datetime, datetime]] = []
+        for _ in range(n):
+            reply = end
+            asked = reply - timedelta(seconds=self.rng.uniform(2, 45))
+            if asked <= user["createdAt"]:
+                break
+            times.append((_ms(asked), _ms(reply)))
+            end = asked - timedelta(seconds=self.rng.expovariate(1 / 180))
+        return times[::-1]
+
+    def _conversation_doc(
+        self,
+        user: dict[str, Any],
+        choice: ModelChoice | None,
+        agent: dict[str, Any] | None,
+        start: datetime,
+        temporary: bool,
+    ) -> dict[str, Any]:
+        endpoint = "agents" if agent else choice.endpoint  # type: ignore[union-attr]
+        # Agent chats often have no (or a stale) model on the conversation; leave it out.
+        model = None if agent else choice.model  # type: ignore[union-attr]
+        conv = make_conversation(user["_id"], start, endpoint=endpoint, model=model, rng=self.rng,
+                                 version=self.v, temporary=temporary, **user["_tenant"])
+        if choice is not None and choice.endpoint_type:
+            conv["endpointType"] = choice.endpoint_type
+        agent_id = agent["id"] if agent else self._ephemeral_agent_id(choice)
+        if agent_id is not None:
+            conv["agent_id"] = agent_id
+        if not temporary and self.rng.random() < 0.1:
+            conv["isArchived"] = True
+        if _has(self.v, "0.7.5") and self.rng.random() < 0.1:
+            conv["tags"] = [self.rng.choice(["work", "ideas", "later"])]
+        return conv
+
+    def _ephemeral_agent_id(self, choice: ModelChoice | None) -> str | None:
+        """What LibreChat stores as agent_id on non-agent endpoints (none before 0.7.9)."""
+        if choice is None or not _has(self.v, "0.7.9"):
+            return None
+        if not _has(self.v, "0.8.2"):
+            return "ephemeral"
+        return f"{choice.endpoint}__{choice.model}___{choice.sender}".replace(":", "__")
+
+    def _finish_conversation(self, state: _Turn) -> None:
+        conv = state.conv
+        ids = [m["_id"] for m in self.docs["messages"] if m.get("conversationId") == conv["conversationId"]]
+        conv["messages"] = ids
+        last = max(m["createdAt"] for m in self.docs["messages"][-len(ids):])
+        conv["updatedAt"] = last
+        if state.temporary and _has(self.v, "0.7.7"):
+            conv["expiredAt"] = last + TEMP_CHAT_RETENTION
+        if self.rng.random() < 0.85 and last < self.ago(300):
+            conv["title"] = self.rng.choice(TITLES)
+            self._title_transactions(state, conv["createdAt"])
+        self.last_activity[state.user["_id"]] = max(last, self.last_activity.get(state.user["_id"], last))
+        self.add("conversations", conv)
+
+    # -- messages ------------------------------------------------------------
+
+    def _message(self, state: _Turn, at: datetime, *, by_user: bool, **over: Any) -> dict[str, Any]:
+        endpoint = state.conv["endpoint"]
+        model = None
+        if not by_user:
+            model = state.agent["id"] if state.agent else state.choice.model  # type: ignore[union-attr]
+        msg = make_message(state.user["_id"], state.conv["conversationId"], at, by_user=by_user,
+                           model=model, endpoint=endpoint, rng=self.rng, version=self.v,
+                           temporary=state.temporary, parentMessageId=state.parent,
+                           **state.tenant, **over)
+        if state.agent and not by_user:
+            msg["sender"] = state.agent["name"]
+        return self.add("messages", msg)
+
+    def _turn(self, state: _Turn, user_at: datetime, reply_at: datetime) -> None:
+        question = self._message(state, user_at, by_user=True)
+        if self.rng.random() < 0.06:
+            self._attach_upload(state, question)
+        state.parent = question["messageId"]
+        state.history_tokens += question["tokenCount"]
+        roll = self.rng.random()
+        if roll < 0.03:
+            reply = self._error_reply(state, reply_at)
+        else:
+            reply = self._reply(state, reply_at, unfinished=roll < 0.05, error_part=0.05 <= roll < 0.08)
+            if state.agent and _has(self.v, "0.8.2") and self.rng.random() < 0.05:
+                self._added_convo_reply(state, question, reply_at)
+        state.parent = reply["messageId"]
+
+    def _reply(self, state: _Turn, at: datetime, *, unfinished: bool, error_part: bool) -> dict[str, Any]:
+        tokens = int(min(4000, max(5, self.rng.lognormvariate(5.5, 0.8))))
+        msg = self._message(state, at, by_user=False, tokenCount=tokens)
+        if "content" in msg:
+            msg["content"] = self._content_parts(state, msg, error_part)
+        if error_part:
+            msg["tokenCount"] = 0
+        if unfinished:
+            msg["unfinished"] = True
+        if _has(self.v, "0.8.5"):
+            msg["contextMeta"] = {"calibrationRatio": _num(round(self.rng.uniform(0.9, 1.1), 2)),
+                                  "encoding": "o200k_base"}
+        if not (unfinished or error_part):
+            self._maybe_feedback(msg)
+        if not error_part:  # a provider failure reports no usage, so nothing is spent
+            self._message_transactions(state, msg, "incomplete" if unfinished else "message")
+        state.history_tokens += msg["tokenCount"]
+        return msg
+
+    def _content_parts(self, state: _Turn, msg: dict[str, Any], error_part: bool) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        tools = state.agent["tools"] if state.agent else (["web_search"] if self.rng.random() < 0.3 else [])
+        if tools and self.rng.random() < (0.4 if state.agent else 0.15):
+            for name in self.rng.sample(tools, k=self.rng.randint(1, min(2, len(tools)))):
+                parts.append(self._tool_call(name))
+                if name == "execute_code" and self.rng.random() < 0.5:
+                    self._code_output(state, msg)
+        parts.extend(msg["content"])
+        if error_part:
+            parts.append({"type": "error", "error": self.rng.choice(ERROR_PARTS)})
+        return parts
+
+    def _tool_call(self, name: str) -> dict[str, Any]:
+        call_id = "call_" + "".join(self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+                                    for _ in range(24))
+        return {"type": "tool_call", "tool_call": {
+            "id": call_id, "name": name, "args": json.dumps({"query": "quarterly report"}),
+            "output": "3 results", "type": "tool_call", "progress": 1}}
+
+    def _error_reply(self, state: _Turn, at: datetime) -> dict[str, Any]:
+        # sendError/denyRequest: error true, JSON text, no endpoint, no model, no tokenCount.
+        msg = make_message(state.user["_id"], state.conv["conversationId"], at, by_user=False,
+                           model=None, endpoint=None, rng=self.rng, version=self.v,
+                           temporary=state.temporary, parentMessageId=state.parent,
+                           text=self.rng.choice(ERROR_TEXTS), content=MISSING, tokenCount=MISSING,
+                           error=True, **state.tenant)
+        msg["sender"] = state.agent["name"] if state.agent else state.choice.sender  # type: ignore[union-attr]
+        return self.add("messages", msg)
+
+    def _added_convo_reply(self, state: _Turn, question: dict[str, Any], at: datetime) -> None:
+        """A parallel response to the same question; its model is the agent id + '____1'."""
+        agent = self.rng.choice([a for a in self.docs["agents"] if a["createdAt"] <= at] or [state.agent])
+        sibling = _Turn(state.conv, state.user, None, agent, state.temporary, state.tenant,
+                        state.history_tokens, question["messageId"])
+        at = _ms(min(self.now, at + timedelta(seconds=self.rng.uniform(0.5, 5))))
+        reply = self._message(sibling, at, by_user=False, addedConvo=True,
+                              tokenCount=int(self.rng.uniform(20, 800)))
+        reply["model"] = f"{agent['id']}____1"
+        self._message_transactions(sibling, reply, "message")
+
+    def _maybe_feedback(self, msg: dict[str, Any]) -> None:
+        if not _has(self.v, "0.7.9") or self.rng.random() >= 0.05:
+            return
+        rating = "thumbsUp" if self.rng.random() < 0.7 else "thumbsDown"
+        at = _ms(min(self.now, msg["createdAt"] + timedelta(seconds=self.rng.uniform(10, 3600))))
+        feedback: dict[str, Any] = {"rating": rating, "tag": self.rng.choice(FEEDBACK_TAGS[rating])}
+        if self.rng.random() < 0.3:
+            feedback["text"] = "Thanks!" if rating == "thumbsUp" else "Missed the point."
+        feedback["_id"] = object_id_at(at, self.rng)
+        msg["feedback"] = feedback
+        msg["updatedAt"] = at  # updateMessage bumps the timestamp
+
+    # -- transactions --------------------------------------------------------
+
+    def _spend_model(self, state: _Turn) -> str:
+        """transactions.model is the model actually called, never an agent id."""
+        return state.agent["model"] if state.agent else state.choice.model  # type: ignore[union-attr]
+
+    def _txn_fields(self, state: _Turn, msg: dict[str, Any] | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {"conversationId": state.conv["conversationId"]}
+        if msg is not None and _has(self.v, "0.8.3"):
+            fields["messageId"] = msg["messageId"]
+        return fields | state.tenant
+
+    def _message_transactions(self, state: _Turn, msg: dict[str, Any], context: str) -> None:
+        if not self.opts.transactions:
+            return
+        model, at = self._spend_model(state), msg["createdAt"]
+        overhead = self.rng.randint(300, 2500) if state.agent else self.rng.randint(30, 200)
+        prompt_tokens = state.history_tokens + overhead
+        fields = self._txn_fields(state, msg)
+        cached = model in ("claude-sonnet-4-20250514", "gpt-4o") and prompt_tokens > 400
+        if context == "message" and cached and self.rng.random() < 0.4:
+            prompt = self._structured_prompt(model, at, prompt_tokens, fields, state)
+        else:
+            prompt = make_transaction(state.user["_id"], at, "prompt", model, _neg(prompt_tokens),
+                                      context=context, rng=self.rng, version=self.v)
+        completion = make_transaction(state.user["_id"], at, "completion", model, _neg(msg["tokenCount"]),
+                                      context=context, rng=self.rng, version=self.v)
+        for txn in (prompt, completion):
+            self.add("transactions", _with_fields_after_user(txn, fields))
+
+    def _structured_prompt(
+        self, model: str, at: datetime, total: int, fields: dict[str, Any], state: _Turn
+    ) -> dict[str, Any]:
+        read = int(total * self.rng.uniform(0.3, 0.9))
+        # OpenAI reports no cache writes, so its writeTokens is -0 (stored as -0.0).
+        write = 0 if model == "gpt-4o" else self.rng.randint(0, (total - read) // 2)
+        return make_structured_prompt(state.user["_id"], at, model, total - read - write, write, read,
+                                      rng=self.rng, version=self.v)
+
+    def _title_transactions(self, state: _Turn, first_at: datetime) -> None:
+        if not self.opts.transactions:
+            return
+        model = "gpt-4o-mini" if self._spend_model(state).startswith("gpt-") else self._spend_model(state)
+        at = _ms(min(self.now, first_at + timedelta(seconds=self.rng.uniform(50, 60))))
+        fields = self._txn_fields(state, None)
+        for token_type, tokens in (("prompt", self.rng.randint(100, 400)), ("completion", self.rng.randint(4, 15))):
+            txn = make_transaction(state.user["_id"], at, token_type, model, _neg(tokens),
+                                   context="title", rng=self.rng, version=self.v)
+            self.add("transactions", _with_fields_after_user(txn, fields))
+
+    def _credits(self) -> None:
+        """Top-ups: admin grants (config/add-balance.js, all versions) and auto-refills (0.7.8+)."""
+        for user in self.active_users():
+            contexts = ["admin"] + (["autoRefill"] if _has(self.v, "0.7.8") else [])
+            for context in contexts:
+                if self.rng.random() >= 0.12:
+                    continue
+                age = (self.now - user["createdAt"]).total_seconds()
+                at = self.ago(self.rng.uniform(0, age))
+                txn = make_transaction(user["_id"], at, "credits", None, 1_000_000 if context == "autoRefill" else 5_000_000,
+                                       context=context, rng=self.rng, version=self.v, **user["_tenant"])
+                self.add("transactions", txn)
+
+    def _balances(self) -> None:
+        """tokenCredits replayed from the user's transactions; clamped at 0 from 0.7.8 on."""
+        spent: dict[ObjectId, list[dict[str, Any]]] = {}
+        for txn in self.docs["transactions"]:
+            spent.setdefault(txn["user"], []).append(txn)
+        for user in self.active_users():
+            credits: float = 1_000_000  # balance.startBalance granted at registration
+            txns = sorted(spent.get(user["_id"], []), key=lambda t: t["createdAt"])
+            for txn in txns:
+                credits += txn["tokenValue"]
+                if _has(self.v, "0.7.8"):
+                    credits = max(0, credits)
+            refills = [t["createdAt"] for t in txns if t.get("context") == "autoRefill"]
+            balance = make_balance(user["_id"], credits, last_refill=max(refills, default=user["createdAt"]),
+                                   version=self.v, **user["_tenant"])
+            if refills:
+                balance.update(autoRefillEnabled=True, refillAmount=1_000_000)
+            self.add("balances", balance)
+
+    # -- files ---------------------------------------------------------------
+
+    def _add_file(self, user: dict[str, Any], at: datetime, **over: Any) -> dict[str, Any]:
+        self.file_counter += 1
+        mime = over.pop("mime", None) or _weighted(self.rng, [(m[0], m[1]) for m in MIMES])
+        source = over.pop("source", None) or _weighted(self.rng, FILE_SOURCES)
+        median = next(m[2] for m in MIMES if m[0] == mime)
+        ext = next(m[3] for m in MIMES if m[0] == mime)
+        over.setdefault("filename", f"{over.get('context', 'file')}_{self.file_counter}.{ext}")
+        over.setdefault("bytes", _num(max(1, round(self.rng.lognormvariate(math.log(median), 0.8)))))
+        doc = make_file(user["_id"], at, mime=mime, source=source, rng=self.rng, version=self.v,
+                        **user["_tenant"], **over)
+        return self.add("files", doc)
+
+    def _attach_upload(self, state: _Turn, question: dict[str, Any]) -> None:
+        uploaded = _ms(question["createdAt"] - timedelta(seconds=self.rng.uniform(3, 60)))
+        file = self._add_file(state.user, uploaded, conversationId=state.conv["conversationId"])
+        if file["type"] in ("application/pdf", "text/plain", "application/vnd.openxmlformats-officedocument"
+                            ".wordprocessingml.document") and self.rng.random() < 0.6:
+            file["embedded"] = True  # indexed into the RAG vector store for file_search
+        if _has(self.v, "0.8.3"):
+            file["messageId"] = question["messageId"]
+        snapshot = {k: file[k] for k in ("file_id", "filename", "filepath", "type", "bytes", "source",
+                                        "embedded", "width", "height") if k in file}
+        question["files"] = [snapshot]
+        if "files" in state.conv:
+            state.conv["files"].append(file["file_id"])
+
+    def _code_output(self, state: _Turn, msg: dict[str, Any]) -> None:
+        over: dict[str, Any] = {"conversationId": state.conv["conversationId"]}
+        if _has(self.v, "0.8.3"):
+            over["messageId"] = msg["messageId"]
+        self._add_file(state.user, msg["createdAt"], mime="image/png", context="execute_code",
+                       source="execute_code", **over)
+
+    def _standalone_files(self) -> None:
+        """Avatars, generated images and a few fresh uploads that still carry expiresAt."""
+        for user in self.active_users():
+            if self.rng.random() < 0.3:
+                at = _ms(user["createdAt"] + timedelta(minutes=self.rng.uniform(1, 60)))
+                self._add_file(user, at, mime="image/png", context="avatar", usage=0)
+            if self.rng.random() < 0.1:
+                at = self.ago(self.rng.uniform(60, (self.now - user["createdAt"]).total_seconds()))
+                self._add_file(user, at, mime="image/png", context="image_generation")
+        for user in self.active_users()[:3]:
+            # Uploaded within the last 2 h and never sent: some already past expiresAt.
+            self._add_file(user, self.ago(self.rng.uniform(60, 7200)), expires=True)
+
+    # -- sessions and bans ---------------------------------------------------
+
+    def _sessions(self) -> None:
+        for user in self.active_users():
+            if user["provider"] == "openid" and self.rng.random() < 0.5:
+                continue  # OPENID_REUSE_TOKENS logins write no session
+            last = self.last_activity.get(user["_id"], user["createdAt"])
+            logins = [max(user["createdAt"], last - timedelta(seconds=self.rng.uniform(0, 7200)))]
+            age = (self.now - user["createdAt"]).total_seconds()
+            logins += [self.ago(self.rng.uniform(0, age)) for _ in range(self.rng.randint(0, 2))]
+            for login in logins:
+                self.add("sessions", make_session(user["_id"], login, rng=self.rng, version=self.v,
+                                                  **user["_tenant"]))
+
+    def _bans(self) -> None:
+        users = self.active_users()
+        for i in range(max(2, len(users) // 10)):
+            # Half are live (banned within the ban duration), half have expired.
+            live = i % 2 == 0
+            at = self.ago(self.rng.uniform(60, 7000) if live else self.rng.uniform(8000, 5 * 86400))
+            kind = self.rng.choice(BAN_TYPES)
+            user = users[-1 - i % len(users)]
+            self.add("logs", make_ban(str(user["_id"]), at, violation_type=kind, rng=self.rng))
+            ip = f"203.0.113.{10 + i}"
+            self.add("logs", make_ban(ip, at, violation_type=kind, rng=self.rng))
+
+    # -- private markers -----------------------------------------------------
+
+    def strip_private(self) -> None:
+        for docs in self.docs.values():
+            for doc in docs:
+                for key in [k for k in doc if k.startswith("_") and k not in ("_id", "_meiliIndex")]:
+                    del doc[key]
+
+
+def _with_fields_after_user(txn: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Put conversationId/messageId right after ``user``, where LibreChat's documents have them."""
+    head = {"_id": txn["_id"], "user": txn["user"]}
+    return head | fields | {k: v for k, v in txn.items() if k not in head}
+
+
+# --- hostile documents ---------------------------------------------------------------------
+
+
+def _hostile_documents(gen: _Generator) -> dict[str, list[dict[str, Any]]]:
+    """A handful of documents no well-behaved LibreChat writes, in fields an exporter reads:
+    wrong BSON types, huge and nasty strings. A robust exporter neither crashes nor emits
+    an invalid exposition line because of them."""
+    user = gen.active_users()[0]
+    uid, rng, v = user["_id"], gen.rng, gen.v
+    conv = make_conversation(uid, gen.ago(900), rng=rng, version=v, title='evil "title"\n')
+    cid = conv["conversationId"]
+
+    def reply(seconds_ago: float, **over: Any) -> dict[str, Any]:
+        return make_message(uid, cid, gen.ago(seconds_ago), by_user=False, model="gpt-4o",
+                            rng=rng, version=v, **over)
+
+    nasty = ['quote"model', "back\\slash", "new\nline", "nul\x00byte", "emoji 🤖🔥", "jane.doe@example.com"]
+    messages = [reply(800 - i, model=m) for i, m in enumerate(
+        [42, ObjectId(b"\x00" * 12), {"name": "gpt-4o"}, "x" * 10_000, *nasty])]
+    messages += [
+        reply(780, feedback={"rating": "thumbsDown", "tag": 7, "_id": object_id_at(gen.ago(700), rng)}),
+        reply(779, feedback={"rating": "thumbsUp", "tag": {"key": "x"}, "_id": object_id_at(gen.ago(700), rng)}),
+        reply(778, feedback={"rating": "thumbsDown", "tag": ["a", "b"], "_id": object_id_at(gen.ago(700), rng)}),
+        reply(777, content=[{"type": "tool_call", "tool_call": {
+            "id": "call_x", "name": 'bad"name\nwith_mcp_sërvér 🤖', "args": "{}", "output": "",
+            "type": "tool_call", "progress": 1}}]),
+        reply(776, content="a string where an array belongs"),
+        reply(775, tokenCount="123"),
+        reply(774, endpoint=MISSING),
+        reply(773, user=MISSING),
+    ]
+    bad_date = reply(772)
+    bad_date["createdAt"] = bad_date["updatedAt"] = gen.ago(772).isoformat().replace("+00:00", "Z")
+    messages.append(bad_date)
+    conv["messages"] = [m["_id"] for m in messages]
+    txns = [
+        make_transaction(uid, gen.ago(770), "prompt", "gpt-4o", -100, rng=rng, version=v, rawAmount="-100"),
+        make_transaction(uid, gen.ago(769), "completion", 12345, -5, rng=rng, version=v),
+        make_transaction(uid, gen.ago(768), "completion", 'evil"\n\\model', -5, rng=rng, version=v),
+    ]
+    files = [make_file(uid, gen.ago(767), mime='image/"png"\n', rng=rng, version=v, bytes="12kB")]
+    return {"conversations": [conv], "messages": messages, "transactions": txns, "files": files}
