@@ -1420,7 +1420,7 @@ def load_state(path: str, readonly: bool = False) -> dict[str, Any]:
     try:
         state = json.loads(raw)
         version = state["version"]
-        if not isinstance(state["sections"], dict) or not isinstance(version, int):
+        if not isinstance(version, int) or not well_formed(state):
             raise TypeError("malformed")
     except (ValueError, KeyError, TypeError):
         return _set_aside(path, "is corrupt", readonly)
@@ -1430,6 +1430,42 @@ def load_state(path: str, readonly: bool = False) -> dict[str, Any]:
     if version < STATE_VERSION:
         return _set_aside(path, f"is from an older version ({version})", readonly)
     return state
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
+        value)
+
+
+def _well_formed_section(section: Any) -> bool:
+    """The shapes the sections read back; anything else would fail them on every run."""
+    if not isinstance(section, dict):
+        return False
+    counters, slots = section.get("counters", {}), section.get("slots", {})
+    stream, last = section.get("stream", {}), section.get("last_active", {})
+    return (isinstance(counters, dict) and all(
+                isinstance(f, dict) and all(isinstance(k, str) and _is_number(v)
+                                            for k, v in f.items()) for f in counters.values())
+            and isinstance(slots, dict) and all(
+                isinstance(f, dict) and all(isinstance(v, list) for v in f.values())
+                for f in slots.values())
+            and isinstance(stream, dict)
+            and (stream.get("horizon") is None or _is_number(stream["horizon"]))
+            and all(isinstance(i, str) and ObjectId.is_valid(i) for i in stream.get("seen", []))
+            and _well_formed_backfill(stream.get("backfill", {"target": 0, "cursor": None}))
+            and isinstance(last, dict) and all(_is_number(v) for v in last.values())
+            and isinstance(section.get("families", []), list))
+
+
+def _well_formed_backfill(job: Any) -> bool:
+    return isinstance(job, dict) and _is_number(job.get("target")) and (
+        job.get("cursor") is None or ObjectId.is_valid(job["cursor"]))
+
+
+def well_formed(state: Mapping[str, Any]) -> bool:
+    sections = state.get("sections")
+    return isinstance(sections, dict) and all(
+        _well_formed_section(v) for v in sections.values())
 
 
 def _set_aside(path: str, why: str, readonly: bool) -> dict[str, Any]:
@@ -1523,7 +1559,8 @@ def refresh_due(section: Section, cached: Mapping[str, Any], clock: Clock,
         return True
     if section.refresh == "daily":
         return cached.get("day") != clock.today().isoformat()
-    return clock.epoch - cached.get("refreshed_at", 0.0) >= settings.slow_interval
+    age = clock.epoch - cached.get("refreshed_at", 0.0)
+    return not 0 <= age < settings.slow_interval  # a clock set back refreshes too
 
 
 def config_key(settings: Settings) -> str:
