@@ -1,4 +1,4 @@
-"""Synthetic LibreChat data, written the way LibreChat (Mongoose, @librechat/data-schemas) writes it.
+"""Synthetic LibreChat data, written as LibreChat (Mongoose, @librechat/data-schemas) writes it.
 
 The exporter under test reads LibreChat's MongoDB directly, so test data that differs from the
 real thing in a field name, a BSON type or an index makes every test meaningless. Everything
@@ -67,13 +67,28 @@ DEFAULT_RATE = 6
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 FEEDBACK_TAGS = {
-    "thumbsUp": ["accurate_reliable", "creative_solution", "clear_well_written", "attention_to_detail"],
+    "thumbsUp": [
+        "accurate_reliable",
+        "creative_solution",
+        "clear_well_written",
+        "attention_to_detail",
+    ],
     "thumbsDown": [
-        "not_matched", "inaccurate", "bad_style", "missing_image",
-        "unjustified_refusal", "not_helpful", "other",
+        "not_matched",
+        "inaccurate",
+        "bad_style",
+        "missing_image",
+        "unjustified_refusal",
+        "not_helpful",
+        "other",
     ],
 }
-MCP_TOOLS = ["search_mcp_brave", "get_issue_mcp_github", "list_issues_mcp_github", "fetch_mcp_fetch"]
+MCP_TOOLS = [
+    "search_mcp_brave",
+    "get_issue_mcp_github",
+    "list_issues_mcp_github",
+    "fetch_mcp_fetch",
+]
 BUILTIN_TOOLS = ["web_search", "execute_code", "file_search"]
 
 
@@ -127,11 +142,34 @@ MODELS = [
 ]
 AGENTS_WEIGHT = 15  # share of conversations on endpoint "agents" when agents exist
 
-FIRST_NAMES = ["Jane", "Omar", "Li", "Ana", "Kofi", "Mia", "Raj", "Sven", "Yuki", "Zoe", "Ivan", "Nia"]
+FIRST_NAMES = [
+    "Jane",
+    "Omar",
+    "Li",
+    "Ana",
+    "Kofi",
+    "Mia",
+    "Raj",
+    "Sven",
+    "Yuki",
+    "Zoe",
+    "Ivan",
+    "Nia",
+]
 LAST_NAMES = ["Doe", "Haddad", "Wei", "Silva", "Mensah", "Novak", "Patel", "Berg", "Sato", "Kim"]
 AGENT_NAMES = ["Research Assistant", "Code Helper", "HR Policy Bot", "Data Analyst", "Triage Agent"]
-TITLES = ["PDF summary", "Python retry loop", "Quarterly numbers", "Email draft", "SQL join help",
-          "Trip plan", "Regex question", "Release notes", "Meeting recap", "Docker networking"]
+TITLES = [
+    "PDF summary",
+    "Python retry loop",
+    "Quarterly numbers",
+    "Email draft",
+    "SQL join help",
+    "Trip plan",
+    "Regex question",
+    "Release notes",
+    "Meeting recap",
+    "Docker networking",
+]
 PROMPTS = [
     "Summarize this PDF",
     "Why does my retry loop never stop? It catches every exception and sleeps one second.",
@@ -142,12 +180,19 @@ PROMPTS = [
     "Fix this regex: ^(\\d{3})-(\\d{4)$",
     "Translate to German: the report is due on Friday.",
 ]
-ANSWERS = ["The report says revenue grew 12%.", "Here is a corrected version.",
-           "Sure, here are three options.", "The loop never exits because the exception is swallowed."]
+ANSWERS = [
+    "The report says revenue grew 12%.",
+    "Here is a corrected version.",
+    "Sure, here are three options.",
+    "The loop never exits because the exception is swallowed.",
+]
 PROVIDER_WEIGHTS = [("local", 50), ("google", 20), ("openid", 20), ("ldap", 10)]
 BAN_TYPES = ["concurrent", "message_limit", "login", "illegal_model_request", "non_browser"]
-ERROR_TEXTS = ['{"type":"ban"}', '{"type":"message_limit","max":40,"windowInMinutes":1}',
-               '{"type":"moderation","info":"flagged"}']
+ERROR_TEXTS = [
+    '{"type":"ban"}',
+    '{"type":"message_limit","max":40,"windowInMinutes":1}',
+    '{"type":"moderation","info":"flagged"}',
+]
 ERROR_PARTS = [
     "An error occurred while processing the request: 429 Rate limit reached for requests",
     "An error occurred while processing the request: 529 Overloaded",
@@ -164,6 +209,13 @@ MIMES = [
     ("application/json", 4, 15_000, "json"),
     ("image/webp", 3, 150_000, "webp"),
 ]
+# Types LibreChat's RAG API embeds for file_search.
+EMBEDDABLE = (
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
 FILE_SOURCES = [("local", 60), ("s3", 25), ("firebase", 5), ("azure_blob", 5), ("mistral_ocr", 5)]
 
 
@@ -270,7 +322,7 @@ def make_user(
     version: str = LATEST,
     **over: Any,
 ) -> dict[str, Any]:
-    """A ``users`` document. ``pending``: an unverified local sign-up (expiresAt = created + 7 d)."""
+    """A ``users`` document. ``pending``: an unverified local sign-up (expiresAt = created+7d)."""
     rng = _rng(rng_or_seed)
     created = _ms(created)
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -308,14 +360,18 @@ def make_user(
     return _apply(doc, over)
 
 
-def _provider_fields(rng: random.Random, provider: str, username: str, version: str) -> dict[str, Any]:
+def _provider_fields(
+    rng: random.Random, provider: str, username: str, version: str
+) -> dict[str, Any]:
     """Password or external id per provider; social/SSO accounts have no password."""
     if provider == "local":
         alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         return {"password": "$2a$10$" + "".join(rng.choice(alphabet) for _ in range(53))}
     if provider == "google":
-        return {"googleId": str(rng.randrange(10**20, 10**21)),
-                "avatar": f"https://lh3.googleusercontent.com/a/{rng.randbytes(8).hex()}=s96-c"}
+        return {
+            "googleId": str(rng.randrange(10**20, 10**21)),
+            "avatar": f"https://lh3.googleusercontent.com/a/{rng.randbytes(8).hex()}=s96-c",
+        }
     if provider == "openid":
         fields: dict[str, Any] = {"openidId": _uuid4(rng)}
         if _has(version, "0.8.6"):
@@ -467,8 +523,15 @@ def make_transaction(
     doc["tokenType"] = token_type
     if model is not None:
         doc["model"] = model
-    doc.update(context=context, rate=_num(rate), rawAmount=_num(raw_amount),
-               tokenValue=_num(token_value), createdAt=created, updatedAt=created, __v=0)
+    doc.update(
+        context=context,
+        rate=_num(rate),
+        rawAmount=_num(raw_amount),
+        tokenValue=_num(token_value),
+        createdAt=created,
+        updatedAt=created,
+        __v=0,
+    )
     return _apply(doc, over)
 
 
@@ -492,9 +555,16 @@ def make_structured_prompt(
     total = sum(counts)
     cost = sum(c * r for c, r in zip(counts, rates, strict=True))
     rate = cost / total if total else price.prompt
-    doc = make_transaction(user_oid, created, "prompt", model, _neg(total), rng=rng, version=version)
-    doc.update(inputTokens=_neg(input_tokens), writeTokens=_neg(write_tokens),
-               readTokens=_neg(read_tokens), rate=_num(rate), tokenValue=_neg(cost))
+    doc = make_transaction(
+        user_oid, created, "prompt", model, _neg(total), rng=rng, version=version
+    )
+    doc.update(
+        inputTokens=_neg(input_tokens),
+        writeTokens=_neg(write_tokens),
+        readTokens=_neg(read_tokens),
+        rate=_num(rate),
+        tokenValue=_neg(cost),
+    )
     return _apply(doc, over)
 
 
@@ -548,7 +618,9 @@ def _filepath(source: str, user: ObjectId, file_id: str, filename: str, mime: st
     if source == "firebase":
         return f"https://firebasestorage.googleapis.com/v0/b/librechat/o/{folder}%2F{user}%2F{filename}"
     if source == "azure_blob":
-        return f"https://librechat.blob.core.windows.net/files/{folder}/{user}/{file_id}__{filename}"
+        return (
+            f"https://librechat.blob.core.windows.net/files/{folder}/{user}/{file_id}__{filename}"
+        )
     return f"/{folder}/{user}/{file_id}__{filename}"
 
 
@@ -564,8 +636,13 @@ def make_balance(
     user = _oid(user_oid)
     doc: dict[str, Any] = {"_id": user, "user": user, "__v": 0, "tokenCredits": _num(token_credits)}
     if _has(version, "0.7.8"):
-        doc.update(autoRefillEnabled=False, refillIntervalValue=30, refillIntervalUnit="days",
-                   lastRefill=_ms(last_refill), refillAmount=0)
+        doc.update(
+            autoRefillEnabled=False,
+            refillIntervalValue=30,
+            refillIntervalUnit="days",
+            lastRefill=_ms(last_refill),
+            refillAmount=0,
+        )
     return _apply(doc, over)
 
 
@@ -600,7 +677,7 @@ def make_agent(
     version: str = LATEST,
     **over: Any,
 ) -> dict[str, Any]:
-    """An ``agents`` document (id ``agent_`` + 21-char nanoid) authored by the ``author`` user doc."""
+    """An ``agents`` document (id ``agent_`` + 21-char nanoid) by the ``author`` user document."""
     rng = _rng(rng)
     created = _ms(created)
     tools = list(tools or [])
@@ -635,8 +712,16 @@ def _agent_versioned_fields(
         # Sharing moved to the ACL collections in 0.8.5.
         fields.update(projectIds=[], isCollaborative=False)
     if _has(version, "0.7.9"):
-        fields["versions"] = [{"name": doc["name"], "provider": doc["provider"], "model": doc["model"],
-                               "tools": list(tools), "createdAt": created, "updatedAt": created}]
+        fields["versions"] = [
+            {
+                "name": doc["name"],
+                "provider": doc["provider"],
+                "model": doc["model"],
+                "tools": list(tools),
+                "createdAt": created,
+                "updatedAt": created,
+            }
+        ]
     if _has(version, "0.8.0"):
         fields.update(category="general", is_promoted=False)
     if _has(version, "0.8.1"):
@@ -663,8 +748,12 @@ def make_ban(
     created = _ms(created)
     expires = created + timedelta(milliseconds=duration_ms)
     expires_ms = int(expires.timestamp() * 1000)
-    value = {"type": violation_type, "violation_count": violation_count,
-             "duration": duration_ms, "expiresAt": expires_ms}
+    value = {
+        "type": violation_type,
+        "violation_count": violation_count,
+        "duration": duration_ms,
+        "expiresAt": expires_ms,
+    }
     doc: dict[str, Any] = {
         "_id": object_id_at(created, rng),
         "key": f"BANS:{key_suffix}",
@@ -733,8 +822,19 @@ class Summary:
         return self.counts.get(collection, 0)
 
 
-COLLECTIONS = ("users", "balances", "sessions", "agents", "conversations", "messages",
-               "transactions", "files", "logs")
+# Generator bookkeeping kept on user dicts while building; removed before insert.
+PRIVATE_KEYS = ("_pending", "_tenant")
+COLLECTIONS = (
+    "users",
+    "balances",
+    "sessions",
+    "agents",
+    "conversations",
+    "messages",
+    "transactions",
+    "files",
+    "logs",
+)
 
 
 def generate(db: Database[Any], opts: GenOptions) -> Summary:
@@ -760,6 +860,7 @@ class _Turn:
     tenant: dict[str, Any]
     history_tokens: int = 0
     parent: str = NO_PARENT
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Generator:
@@ -787,6 +888,9 @@ class _Generator:
         if self.opts.hostile:
             for name, extra in _hostile_documents(self).items():
                 self.docs[name].extend(extra)
+        for user in self.docs["users"]:
+            for key in PRIVATE_KEYS:
+                del user[key]
         return self.docs
 
     # -- shared bits ---------------------------------------------------------
@@ -837,9 +941,14 @@ class _Generator:
             created = self.ago(rng.uniform(low, max(low, high)))
             provider = _weighted(rng, PROVIDER_WEIGHTS)
         role = "ADMIN" if first_of_tenant else "USER"
-        user = make_user(rng, created, provider=provider, role=role, pending=pending,
-                         version=self.v, **tenant)
-        user["email"] = f"{user['username'].rsplit('.', 1)[0]}.{i}@example.com"
+        user = make_user(
+            rng, created, provider=provider, role=role, pending=pending, version=self.v, **tenant
+        )
+        # Index-based names keep the unique email/ldapId indexes safe at any user count.
+        user["username"] = f"{user['username'].rsplit('.', 1)[0]}.{i}"
+        user["email"] = f"{user['username']}@example.com"
+        if "ldapId" in user:
+            user["ldapId"] = f"uid={user['username']},ou=people,dc=example,dc=com"
         user["_pending"] = pending
         user["_tenant"] = tenant
         return user
@@ -860,12 +969,20 @@ class _Generator:
                 continue
             choice = self.rng.choice(MODELS)
             tools = self.rng.sample(BUILTIN_TOOLS + MCP_TOOLS, k=self.rng.randint(1, 4))
-            agent = make_agent(author, created, choice=choice, tools=tools, rng=self.rng,
-                               version=self.v, **author["_tenant"])
-            agent["_choice"] = choice
+            agent = make_agent(
+                author,
+                created,
+                choice=choice,
+                tools=tools,
+                rng=self.rng,
+                version=self.v,
+                **author["_tenant"],
+            )
             self.add("agents", agent)
             if self.rng.random() < 0.5:
-                self._add_file(author, created, mime="application/pdf", context="agents", embedded=True)
+                self._add_file(
+                    author, created, mime="application/pdf", context="agents", embedded=True
+                )
 
     # -- conversations -------------------------------------------------------
 
@@ -907,7 +1024,8 @@ class _Generator:
             return
         choice, agent = self._pick_model(times[0][0])
         temporary = (
-            _has(self.v, "0.7.7") and self.rng.random() < 0.08
+            _has(self.v, "0.7.7")
+            and self.rng.random() < 0.08
             # Older temporary chats are gone: LibreChat's TTL index deleted them.
             and times[-1][1] + TEMP_CHAT_RETENTION > self.now
         )
@@ -943,8 +1061,16 @@ class _Generator:
         endpoint = "agents" if agent else choice.endpoint  # type: ignore[union-attr]
         # Agent chats often have no (or a stale) model on the conversation; leave it out.
         model = None if agent else choice.model  # type: ignore[union-attr]
-        conv = make_conversation(user["_id"], start, endpoint=endpoint, model=model, rng=self.rng,
-                                 version=self.v, temporary=temporary, **user["_tenant"])
+        conv = make_conversation(
+            user["_id"],
+            start,
+            endpoint=endpoint,
+            model=model,
+            rng=self.rng,
+            version=self.v,
+            temporary=temporary,
+            **user["_tenant"],
+        )
         if choice is not None and choice.endpoint_type:
             conv["endpointType"] = choice.endpoint_type
         agent_id = agent["id"] if agent else self._ephemeral_agent_id(choice)
@@ -966,16 +1092,17 @@ class _Generator:
 
     def _finish_conversation(self, state: _Turn) -> None:
         conv = state.conv
-        ids = [m["_id"] for m in self.docs["messages"] if m.get("conversationId") == conv["conversationId"]]
-        conv["messages"] = ids
-        last = max(m["createdAt"] for m in self.docs["messages"][-len(ids):])
+        conv["messages"] = [m["_id"] for m in state.messages]
+        last = max(m["createdAt"] for m in state.messages)
         conv["updatedAt"] = last
         if state.temporary and _has(self.v, "0.7.7"):
             conv["expiredAt"] = last + TEMP_CHAT_RETENTION
         if self.rng.random() < 0.85 and last < self.ago(300):
             conv["title"] = self.rng.choice(TITLES)
             self._title_transactions(state, conv["createdAt"])
-        self.last_activity[state.user["_id"]] = max(last, self.last_activity.get(state.user["_id"], last))
+        self.last_activity[state.user["_id"]] = max(
+            last, self.last_activity.get(state.user["_id"], last)
+        )
         self.add("conversations", conv)
 
     # -- messages ------------------------------------------------------------
@@ -985,12 +1112,23 @@ class _Generator:
         model = None
         if not by_user:
             model = state.agent["id"] if state.agent else state.choice.model  # type: ignore[union-attr]
-        msg = make_message(state.user["_id"], state.conv["conversationId"], at, by_user=by_user,
-                           model=model, endpoint=endpoint, rng=self.rng, version=self.v,
-                           temporary=state.temporary, parentMessageId=state.parent,
-                           **state.tenant, **over)
+        msg = make_message(
+            state.user["_id"],
+            state.conv["conversationId"],
+            at,
+            by_user=by_user,
+            model=model,
+            endpoint=endpoint,
+            rng=self.rng,
+            version=self.v,
+            temporary=state.temporary,
+            parentMessageId=state.parent,
+            **state.tenant,
+            **over,
+        )
         if state.agent and not by_user:
             msg["sender"] = state.agent["name"]
+        state.messages.append(msg)
         return self.add("messages", msg)
 
     def _turn(self, state: _Turn, user_at: datetime, reply_at: datetime) -> None:
@@ -1003,14 +1141,20 @@ class _Generator:
         if roll < 0.03:
             reply = self._error_reply(state, reply_at)
         else:
-            reply = self._reply(state, reply_at, unfinished=roll < 0.05, error_part=0.05 <= roll < 0.08)
+            reply = self._reply(
+                state, reply_at, unfinished=roll < 0.05, error_part=0.05 <= roll < 0.08
+            )
             if state.agent and _has(self.v, "0.8.2") and self.rng.random() < 0.05:
                 self._added_convo_reply(state, question, reply_at)
         state.parent = reply["messageId"]
 
-    def _reply(self, state: _Turn, at: datetime, *, unfinished: bool, error_part: bool) -> dict[str, Any]:
+    def _reply(
+        self, state: _Turn, at: datetime, *, unfinished: bool, error_part: bool
+    ) -> dict[str, Any]:
         tokens = int(min(4000, max(5, self.rng.lognormvariate(5.5, 0.8))))
         msg = self._message(state, at, by_user=False, tokenCount=tokens)
+        # Error parts exist only where responses are content[] (the agents pipeline).
+        error_part = error_part and "content" in msg
         if "content" in msg:
             msg["content"] = self._content_parts(state, msg, error_part)
         if error_part:
@@ -1018,8 +1162,10 @@ class _Generator:
         if unfinished:
             msg["unfinished"] = True
         if _has(self.v, "0.8.5"):
-            msg["contextMeta"] = {"calibrationRatio": _num(round(self.rng.uniform(0.9, 1.1), 2)),
-                                  "encoding": "o200k_base"}
+            msg["contextMeta"] = {
+                "calibrationRatio": _num(round(self.rng.uniform(0.9, 1.1), 2)),
+                "encoding": "o200k_base",
+            }
         if not (unfinished or error_part):
             self._maybe_feedback(msg)
         if not error_part:  # a provider failure reports no usage, so nothing is spent
@@ -1027,9 +1173,15 @@ class _Generator:
         state.history_tokens += msg["tokenCount"]
         return msg
 
-    def _content_parts(self, state: _Turn, msg: dict[str, Any], error_part: bool) -> list[dict[str, Any]]:
+    def _content_parts(
+        self, state: _Turn, msg: dict[str, Any], error_part: bool
+    ) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
-        tools = state.agent["tools"] if state.agent else (["web_search"] if self.rng.random() < 0.3 else [])
+        tools = (
+            state.agent["tools"]
+            if state.agent
+            else (["web_search"] if self.rng.random() < 0.3 else [])
+        )
         if tools and self.rng.random() < (0.4 if state.agent else 0.15):
             for name in self.rng.sample(tools, k=self.rng.randint(1, min(2, len(tools)))):
                 parts.append(self._tool_call(name))
@@ -1041,30 +1193,65 @@ class _Generator:
         return parts
 
     def _tool_call(self, name: str) -> dict[str, Any]:
-        call_id = "call_" + "".join(self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-                                    for _ in range(24))
-        return {"type": "tool_call", "tool_call": {
-            "id": call_id, "name": name, "args": json.dumps({"query": "quarterly report"}),
-            "output": "3 results", "type": "tool_call", "progress": 1}}
+        call_id = "call_" + "".join(
+            self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+            for _ in range(24)
+        )
+        return {
+            "type": "tool_call",
+            "tool_call": {
+                "id": call_id,
+                "name": name,
+                "args": json.dumps({"query": "quarterly report"}),
+                "output": "3 results",
+                "type": "tool_call",
+                "progress": 1,
+            },
+        }
 
     def _error_reply(self, state: _Turn, at: datetime) -> dict[str, Any]:
         # sendError/denyRequest: error true, JSON text, no endpoint, no model, no tokenCount.
-        msg = make_message(state.user["_id"], state.conv["conversationId"], at, by_user=False,
-                           model=None, endpoint=None, rng=self.rng, version=self.v,
-                           temporary=state.temporary, parentMessageId=state.parent,
-                           text=self.rng.choice(ERROR_TEXTS), content=MISSING, tokenCount=MISSING,
-                           error=True, **state.tenant)
+        msg = make_message(
+            state.user["_id"],
+            state.conv["conversationId"],
+            at,
+            by_user=False,
+            model=None,
+            endpoint=None,
+            rng=self.rng,
+            version=self.v,
+            temporary=state.temporary,
+            parentMessageId=state.parent,
+            text=self.rng.choice(ERROR_TEXTS),
+            content=MISSING,
+            tokenCount=MISSING,
+            error=True,
+            **state.tenant,
+        )
         msg["sender"] = state.agent["name"] if state.agent else state.choice.sender  # type: ignore[union-attr]
+        state.messages.append(msg)
         return self.add("messages", msg)
 
     def _added_convo_reply(self, state: _Turn, question: dict[str, Any], at: datetime) -> None:
         """A parallel response to the same question; its model is the agent id + '____1'."""
-        agent = self.rng.choice([a for a in self.docs["agents"] if a["createdAt"] <= at] or [state.agent])
-        sibling = _Turn(state.conv, state.user, None, agent, state.temporary, state.tenant,
-                        state.history_tokens, question["messageId"])
+        agent = self.rng.choice(
+            [a for a in self.docs["agents"] if a["createdAt"] <= at] or [state.agent]
+        )
+        sibling = _Turn(
+            state.conv,
+            state.user,
+            None,
+            agent,
+            state.temporary,
+            state.tenant,
+            state.history_tokens,
+            question["messageId"],
+            state.messages,
+        )
         at = _ms(min(self.now, at + timedelta(seconds=self.rng.uniform(0.5, 5))))
-        reply = self._message(sibling, at, by_user=False, addedConvo=True,
-                              tokenCount=int(self.rng.uniform(20, 800)))
+        reply = self._message(
+            sibling, at, by_user=False, addedConvo=True, tokenCount=int(self.rng.uniform(20, 800))
+        )
         reply["model"] = f"{agent['id']}____1"
         self._message_transactions(sibling, reply, "message")
 
@@ -1103,10 +1290,26 @@ class _Generator:
         if context == "message" and cached and self.rng.random() < 0.4:
             prompt = self._structured_prompt(model, at, prompt_tokens, fields, state)
         else:
-            prompt = make_transaction(state.user["_id"], at, "prompt", model, _neg(prompt_tokens),
-                                      context=context, rng=self.rng, version=self.v)
-        completion = make_transaction(state.user["_id"], at, "completion", model, _neg(msg["tokenCount"]),
-                                      context=context, rng=self.rng, version=self.v)
+            prompt = make_transaction(
+                state.user["_id"],
+                at,
+                "prompt",
+                model,
+                _neg(prompt_tokens),
+                context=context,
+                rng=self.rng,
+                version=self.v,
+            )
+        completion = make_transaction(
+            state.user["_id"],
+            at,
+            "completion",
+            model,
+            _neg(msg["tokenCount"]),
+            context=context,
+            rng=self.rng,
+            version=self.v,
+        )
         for txn in (prompt, completion):
             self.add("transactions", _with_fields_after_user(txn, fields))
 
@@ -1116,18 +1319,41 @@ class _Generator:
         read = int(total * self.rng.uniform(0.3, 0.9))
         # OpenAI reports no cache writes, so its writeTokens is -0 (stored as -0.0).
         write = 0 if model == "gpt-4o" else self.rng.randint(0, (total - read) // 2)
-        return make_structured_prompt(state.user["_id"], at, model, total - read - write, write, read,
-                                      rng=self.rng, version=self.v)
+        return make_structured_prompt(
+            state.user["_id"],
+            at,
+            model,
+            total - read - write,
+            write,
+            read,
+            rng=self.rng,
+            version=self.v,
+        )
 
     def _title_transactions(self, state: _Turn, first_at: datetime) -> None:
         if not self.opts.transactions:
             return
-        model = "gpt-4o-mini" if self._spend_model(state).startswith("gpt-") else self._spend_model(state)
+        model = (
+            "gpt-4o-mini"
+            if self._spend_model(state).startswith("gpt-")
+            else self._spend_model(state)
+        )
         at = _ms(min(self.now, first_at + timedelta(seconds=self.rng.uniform(50, 60))))
         fields = self._txn_fields(state, None)
-        for token_type, tokens in (("prompt", self.rng.randint(100, 400)), ("completion", self.rng.randint(4, 15))):
-            txn = make_transaction(state.user["_id"], at, token_type, model, _neg(tokens),
-                                   context="title", rng=self.rng, version=self.v)
+        for token_type, tokens in (
+            ("prompt", self.rng.randint(100, 400)),
+            ("completion", self.rng.randint(4, 15)),
+        ):
+            txn = make_transaction(
+                state.user["_id"],
+                at,
+                token_type,
+                model,
+                _neg(tokens),
+                context="title",
+                rng=self.rng,
+                version=self.v,
+            )
             self.add("transactions", _with_fields_after_user(txn, fields))
 
     def _credits(self) -> None:
@@ -1139,8 +1365,17 @@ class _Generator:
                     continue
                 age = (self.now - user["createdAt"]).total_seconds()
                 at = self.ago(self.rng.uniform(0, age))
-                txn = make_transaction(user["_id"], at, "credits", None, 1_000_000 if context == "autoRefill" else 5_000_000,
-                                       context=context, rng=self.rng, version=self.v, **user["_tenant"])
+                txn = make_transaction(
+                    user["_id"],
+                    at,
+                    "credits",
+                    None,
+                    1_000_000 if context == "autoRefill" else 5_000_000,
+                    context=context,
+                    rng=self.rng,
+                    version=self.v,
+                    **user["_tenant"],
+                )
                 self.add("transactions", txn)
 
     def _balances(self) -> None:
@@ -1148,7 +1383,8 @@ class _Generator:
         spent: dict[ObjectId, list[dict[str, Any]]] = {}
         for txn in self.docs["transactions"]:
             spent.setdefault(txn["user"], []).append(txn)
-        for user in self.active_users():
+        # Registration grants startBalance, so pending sign-ups have a balance too.
+        for user in self.docs["users"]:
             credits: float = 1_000_000  # balance.startBalance granted at registration
             txns = sorted(spent.get(user["_id"], []), key=lambda t: t["createdAt"])
             for txn in txns:
@@ -1156,8 +1392,13 @@ class _Generator:
                 if _has(self.v, "0.7.8"):
                     credits = max(0, credits)
             refills = [t["createdAt"] for t in txns if t.get("context") == "autoRefill"]
-            balance = make_balance(user["_id"], credits, last_refill=max(refills, default=user["createdAt"]),
-                                   version=self.v, **user["_tenant"])
+            balance = make_balance(
+                user["_id"],
+                credits,
+                last_refill=max(refills, default=user["createdAt"]),
+                version=self.v,
+                **user["_tenant"],
+            )
             if refills:
                 balance.update(autoRefillEnabled=True, refillAmount=1_000_000)
             self.add("balances", balance)
@@ -1171,21 +1412,43 @@ class _Generator:
         median = next(m[2] for m in MIMES if m[0] == mime)
         ext = next(m[3] for m in MIMES if m[0] == mime)
         over.setdefault("filename", f"{over.get('context', 'file')}_{self.file_counter}.{ext}")
-        over.setdefault("bytes", _num(max(1, round(self.rng.lognormvariate(math.log(median), 0.8)))))
-        doc = make_file(user["_id"], at, mime=mime, source=source, rng=self.rng, version=self.v,
-                        **user["_tenant"], **over)
+        over.setdefault(
+            "bytes", _num(max(1, round(self.rng.lognormvariate(math.log(median), 0.8))))
+        )
+        doc = make_file(
+            user["_id"],
+            at,
+            mime=mime,
+            source=source,
+            rng=self.rng,
+            version=self.v,
+            **user["_tenant"],
+            **over,
+        )
         return self.add("files", doc)
 
     def _attach_upload(self, state: _Turn, question: dict[str, Any]) -> None:
         uploaded = _ms(question["createdAt"] - timedelta(seconds=self.rng.uniform(3, 60)))
         file = self._add_file(state.user, uploaded, conversationId=state.conv["conversationId"])
-        if file["type"] in ("application/pdf", "text/plain", "application/vnd.openxmlformats-officedocument"
-                            ".wordprocessingml.document") and self.rng.random() < 0.6:
+        if file["type"] in EMBEDDABLE and self.rng.random() < 0.6:
             file["embedded"] = True  # indexed into the RAG vector store for file_search
         if _has(self.v, "0.8.3"):
             file["messageId"] = question["messageId"]
-        snapshot = {k: file[k] for k in ("file_id", "filename", "filepath", "type", "bytes", "source",
-                                        "embedded", "width", "height") if k in file}
+        snapshot = {
+            k: file[k]
+            for k in (
+                "file_id",
+                "filename",
+                "filepath",
+                "type",
+                "bytes",
+                "source",
+                "embedded",
+                "width",
+                "height",
+            )
+            if k in file
+        }
         question["files"] = [snapshot]
         if "files" in state.conv:
             state.conv["files"].append(file["file_id"])
@@ -1194,8 +1457,14 @@ class _Generator:
         over: dict[str, Any] = {"conversationId": state.conv["conversationId"]}
         if _has(self.v, "0.8.3"):
             over["messageId"] = msg["messageId"]
-        self._add_file(state.user, msg["createdAt"], mime="image/png", context="execute_code",
-                       source="execute_code", **over)
+        self._add_file(
+            state.user,
+            msg["createdAt"],
+            mime="image/png",
+            context="execute_code",
+            source="execute_code",
+            **over,
+        )
 
     def _standalone_files(self) -> None:
         """Avatars, generated images and a few fresh uploads that still carry expiresAt."""
@@ -1221,8 +1490,12 @@ class _Generator:
             age = (self.now - user["createdAt"]).total_seconds()
             logins += [self.ago(self.rng.uniform(0, age)) for _ in range(self.rng.randint(0, 2))]
             for login in logins:
-                self.add("sessions", make_session(user["_id"], login, rng=self.rng, version=self.v,
-                                                  **user["_tenant"]))
+                self.add(
+                    "sessions",
+                    make_session(
+                        user["_id"], login, rng=self.rng, version=self.v, **user["_tenant"]
+                    ),
+                )
 
     def _bans(self) -> None:
         users = self.active_users()
@@ -1235,14 +1508,6 @@ class _Generator:
             self.add("logs", make_ban(str(user["_id"]), at, violation_type=kind, rng=self.rng))
             ip = f"203.0.113.{10 + i}"
             self.add("logs", make_ban(ip, at, violation_type=kind, rng=self.rng))
-
-    # -- private markers -----------------------------------------------------
-
-    def strip_private(self) -> None:
-        for docs in self.docs.values():
-            for doc in docs:
-                for key in [k for k in doc if k.startswith("_") and k not in ("_id", "_meiliIndex")]:
-                    del doc[key]
 
 
 def _with_fields_after_user(txn: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -1263,23 +1528,64 @@ def _hostile_documents(gen: _Generator) -> dict[str, list[dict[str, Any]]]:
     conv = make_conversation(uid, gen.ago(900), rng=rng, version=v, title='evil "title"\n')
     cid = conv["conversationId"]
 
-    def reply(seconds_ago: float, **over: Any) -> dict[str, Any]:
-        return make_message(uid, cid, gen.ago(seconds_ago), by_user=False, model="gpt-4o",
-                            rng=rng, version=v, **over)
+    def reply(seconds_ago: float, model: Any = "gpt-4o", **over: Any) -> dict[str, Any]:
+        return make_message(
+            uid, cid, gen.ago(seconds_ago), by_user=False, model=model, rng=rng, version=v, **over
+        )
 
-    nasty = ['quote"model', "back\\slash", "new\nline", "nul\x00byte", "emoji 🤖🔥", "jane.doe@example.com"]
-    messages = [reply(800 - i, model=m) for i, m in enumerate(
-        [42, ObjectId(b"\x00" * 12), {"name": "gpt-4o"}, "x" * 10_000, *nasty])]
+    nasty = [
+        'quote"model',
+        "back\\slash",
+        "new\nline",
+        "nul\x00byte",
+        "emoji 🤖🔥",
+        "jane.doe@example.com",
+    ]
+    messages = [
+        reply(800 - i, model=m)
+        for i, m in enumerate(
+            [42, ObjectId(b"\x00" * 12), {"name": "gpt-4o"}, "x" * 10_000, *nasty]
+        )
+    ]
     messages += [
-        reply(780, feedback={"rating": "thumbsDown", "tag": 7, "_id": object_id_at(gen.ago(700), rng)}),
-        reply(779, feedback={"rating": "thumbsUp", "tag": {"key": "x"}, "_id": object_id_at(gen.ago(700), rng)}),
-        reply(778, feedback={"rating": "thumbsDown", "tag": ["a", "b"], "_id": object_id_at(gen.ago(700), rng)}),
-        reply(777, content=[{"type": "tool_call", "tool_call": {
-            "id": "call_x", "name": 'bad"name\nwith_mcp_sërvér 🤖', "args": "{}", "output": "",
-            "type": "tool_call", "progress": 1}}]),
+        reply(
+            780, feedback={"rating": "thumbsDown", "tag": 7, "_id": object_id_at(gen.ago(700), rng)}
+        ),
+        reply(
+            779,
+            feedback={
+                "rating": "thumbsUp",
+                "tag": {"key": "x"},
+                "_id": object_id_at(gen.ago(700), rng),
+            },
+        ),
+        reply(
+            778,
+            feedback={
+                "rating": "thumbsDown",
+                "tag": ["a", "b"],
+                "_id": object_id_at(gen.ago(700), rng),
+            },
+        ),
+        reply(
+            777,
+            content=[
+                {
+                    "type": "tool_call",
+                    "tool_call": {
+                        "id": "call_x",
+                        "name": 'bad"name\nwith_mcp_sërvér 🤖',
+                        "args": "{}",
+                        "output": "",
+                        "type": "tool_call",
+                        "progress": 1,
+                    },
+                }
+            ],
+        ),
         reply(776, content="a string where an array belongs"),
         reply(775, tokenCount="123"),
-        reply(774, endpoint=MISSING),
+        reply(774, endpoint=None),
         reply(773, user=MISSING),
     ]
     bad_date = reply(772)
@@ -1287,7 +1593,9 @@ def _hostile_documents(gen: _Generator) -> dict[str, list[dict[str, Any]]]:
     messages.append(bad_date)
     conv["messages"] = [m["_id"] for m in messages]
     txns = [
-        make_transaction(uid, gen.ago(770), "prompt", "gpt-4o", -100, rng=rng, version=v, rawAmount="-100"),
+        make_transaction(
+            uid, gen.ago(770), "prompt", "gpt-4o", -100, rng=rng, version=v, rawAmount="-100"
+        ),
         make_transaction(uid, gen.ago(769), "completion", 12345, -5, rng=rng, version=v),
         make_transaction(uid, gen.ago(768), "completion", 'evil"\n\\model', -5, rng=rng, version=v),
     ]

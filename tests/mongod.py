@@ -51,7 +51,7 @@ class MongodError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExternalServer:
-    """A server the suite did not start (``MONGODB_TEST_URI``); it cannot be restarted or stopped."""
+    """A server the suite did not start (``MONGODB_TEST_URI``); it cannot be restarted."""
 
     uri: str
 
@@ -225,12 +225,17 @@ class Mongod:
     def _command_line(self) -> list[str]:
         args = [
             self.binary or find_mongod_binary(),
-            "--dbpath", str(self.dbpath),
-            "--port", str(self.port),
-            "--bind_ip", "127.0.0.1",
+            "--dbpath",
+            str(self.dbpath),
+            "--port",
+            str(self.port),
+            "--bind_ip",
+            "127.0.0.1",
             "--nounixsocket",
-            "--wiredTigerCacheSizeGB", "0.25",
-            "--setParameter", "diagnosticDataCollectionEnabled=false",
+            "--wiredTigerCacheSizeGB",
+            "0.25",
+            "--setParameter",
+            "diagnosticDataCollectionEnabled=false",
         ]
         if not self.ttl_monitor:
             args += ["--setParameter", "ttlMonitorEnabled=false"]
@@ -277,7 +282,9 @@ class Mongod:
             except PyMongoError:
                 continue
         self._terminate()
-        raise MongodError(f"mongod did not answer ping in {START_TIMEOUT_S:.0f} s:\n{self._log_tail()}")
+        raise MongodError(
+            f"mongod did not answer ping in {START_TIMEOUT_S:.0f} s:\n{self._log_tail()}"
+        )
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
@@ -315,7 +322,9 @@ class Mongod:
         )
 
 
-def wait_for_primary(uri: str, expected_secondaries: int, timeout_s: float = PRIMARY_TIMEOUT_S) -> None:
+def wait_for_primary(
+    uri: str, expected_secondaries: int, timeout_s: float = PRIMARY_TIMEOUT_S
+) -> None:
     """Wait until one member is a writable primary and ``expected_secondaries`` are SECONDARY."""
     deadline = time.monotonic() + timeout_s
     states: list[str] = []
@@ -386,7 +395,9 @@ def start_replica_set(n: int = 3, name: str = "rs0", **mongod_options: Any) -> R
     """
     if mongod_options.get("auth"):
         # Members would need one shared keyfile and the admin user created on the primary.
-        raise ValueError("start_replica_set does not support auth; use Mongod(auth=True, replset=...)")
+        raise ValueError(
+            "start_replica_set does not support auth; use Mongod(auth=True, replset=...)"
+        )
     members: list[Mongod] = []
     try:
         for _ in range(n):

@@ -658,3 +658,37 @@ def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
 
 def counter_samples(expected: Expected) -> Samples:
     return {name: expected.samples[name] for name in COUNTERS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing the job's parsed output with the oracle
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def compare(actual: Samples, expected: Expected,
+            families: Iterable[str] | None = None) -> list[str]:
+    """Every difference between the job's samples and the oracle's, one line each: label sets
+    only one side has, and values that differ by more than 1e-9 relative."""
+    problems: list[str] = []
+    for name in families if families is not None else [f for f, *_ in FAMILIES]:
+        want = expected.samples[name]
+        got = actual.get(name, {})
+        for key in sorted(set(want) - set(got)):
+            problems.append(f"{name}{dict(key)}: missing in the job's output "
+                            f"(oracle {want[key]!r})")
+        for key in sorted(set(got) - set(want)):
+            problems.append(f"{name}{dict(key)}: not expected by the oracle "
+                            f"(job {got[key]!r})")
+        for key in sorted(set(got) & set(want)):
+            if not close(got[key], want[key]):
+                problems.append(f"{name}{dict(key)}: job {got[key]!r} != oracle {want[key]!r}")
+    return problems
+
+
+def unknown_families(actual: Samples) -> list[str]:
+    """Sample names the job wrote that the definitions do not know (self-metrics aside)."""
+    known = {f for f, *_ in FAMILIES}
+    return sorted(n for n in actual if n not in known and not n.startswith("librechat_exporter_"))

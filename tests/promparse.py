@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 LabelKey = tuple[tuple[str, str], ...]
@@ -38,3 +43,34 @@ def parse(text: str) -> tuple[Samples, dict[str, str]]:
 def parse_file(path: str) -> tuple[Samples, dict[str, str]]:
     with open(path, encoding="utf-8") as handle:
         return parse(handle.read())
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the job as a user would, then reading what it wrote
+
+
+@dataclass
+class JobRun:
+    code: int
+    samples: Samples
+    types: dict[str, str]
+    text: str
+    output: Path
+    state_file: Path
+
+
+def run_job(uri: str, database: str, workdir: Path, now: datetime, *,
+            timezone: str = "UTC", extra: Sequence[str] = ()) -> JobRun:
+    """`librechat_textfile.main([...])` in-process with an explicit --now; the written file
+    parsed. The state file and output live in `workdir` and persist between calls."""
+    import librechat_textfile  # the repository root is on sys.path (tests/conftest.py)
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    output, state = workdir / "librechat.prom", workdir / "state.json"
+    argv = ["--mongodb-uri", uri, "--mongodb-database", database, "--output", str(output),
+            "--state-file", str(state), "--now", now.isoformat(), "--timezone", timezone,
+            "--env-file", str(workdir / "no.env"), *extra]
+    code = librechat_textfile.main(argv)
+    text = output.read_text(encoding="utf-8") if output.exists() else ""
+    samples, types = parse(text)
+    return JobRun(code, samples, types, text, output, state)

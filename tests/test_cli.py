@@ -103,7 +103,8 @@ def test_now_needs_an_offset(tmp_path: Path) -> None:
     ("a\nb\x00c\u200bd", "abcd"), ("x" * 500, "x" * 100),
     ("jane@example.com", "redacted"), ("model for jane.doe@uni.example", "redacted"),
     ("66a1b2c3d4e5f60718293a4b", "redacted"),
-    ("2b7e4c1d-9f0a-4d3b-8e6f-1a2b3c4d5e6f", "redacted"), ('say "hi" \\ there', 'say "hi" \\ there'),
+    ("2b7e4c1d-9f0a-4d3b-8e6f-1a2b3c4d5e6f", "redacted"),
+    ('say "hi" \\ there', 'say "hi" \\ there'),
 ])
 def test_label_value(raw: object, expected: str) -> None:
     assert lt.label_value(raw) == expected

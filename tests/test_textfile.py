@@ -1,4 +1,4 @@
-"""The written file as node_exporter and promtool see it: parses, lints clean, every family served."""
+"""The written file as node_exporter and promtool see it: it parses, lints clean, is served."""
 
 from __future__ import annotations
 
