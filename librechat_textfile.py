@@ -439,10 +439,10 @@ class Counters:
         self.limit = limit
 
     def add(self, family: str, labels: tuple[str, ...], value: float) -> None:
-        if value:
-            key = json.dumps(list(labels))
-            bucket = self.totals.setdefault(family, {})
-            bucket[key] = bucket.get(key, 0.0) + value
+        """Add to a series; a label set seen once stays in the file, at 0 if need be."""
+        key = json.dumps(list(labels))
+        bucket = self.totals.setdefault(family, {})
+        bucket[key] = bucket.get(key, 0.0) + value
 
     def add_capped(self, family: str, label: str, rows: Mapping[tuple[str, ...], float],
                    index: int = 0) -> None:
