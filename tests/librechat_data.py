@@ -263,7 +263,7 @@ def _num(value: float) -> int | float:
 
 def _neg(count: float) -> int | float:
     """``-count`` as JS evaluates it: -0 for a zero count (stored as the double -0.0)."""
-    return _num(-float(count)) if count == 0 else _num(-count)
+    return _num(-float(count))
 
 
 def object_id_at(dt: datetime, rng: random.Random | int | None = None) -> ObjectId:
@@ -789,8 +789,28 @@ def _index_model(spec: dict[str, Any]) -> IndexModel:
 
 @dataclass
 class GenOptions:
-    """What deployment to simulate. ``now`` is its current time (tz-aware UTC); every document
-    is dated in ``[now - days, now]``. See the module docstring for what each version emits."""
+    """What deployment to simulate.
+
+    seed: same seed and options give byte-identical documents (pass ``now`` explicitly: its
+        default is the wall clock).
+    now: the deployment's current time, tz-aware UTC. Every ``createdAt`` lies in
+        ``[now - days, now]``; activity thickens towards ``now``, and a few chats end in the
+        last 4 minutes, so the 5-minute, today (UTC) and 7-day windows always hold messages.
+    users, conversations_per_user, turns_per_conversation: sizes (Poisson means; a turn is
+        one user message and its reply).
+    version: the LibreChat release whose schema to write. Fields appear only from the
+        release that introduced them: expiredAt and temporary chats 0.7.7, autoRefill
+        credits and twoFactorEnabled 0.7.8, feedback and content[] on every endpoint 0.7.9,
+        ephemeral ``endpoint__model___sender`` agent ids and addedConvo 0.8.2,
+        transactions.messageId 0.8.3, contextMeta and tenantId 0.8.5, isTemporary 0.8.6.
+        The indexes are always those of librechat_indexes.json (current LibreChat).
+    tenants: tenant ids dealt to users round-robin; from 0.8.5 every document of a
+        tenant-aware collection carries its user's ``tenantId``, and the first user of each
+        tenant is ADMIN. Ignored before 0.8.5.
+    transactions: False emulates ``transactions.enabled: false`` with balance off: the
+        transactions and balances collections exist (with indexes) but stay empty.
+    hostile: add a handful of malformed documents (see ``_hostile_documents``).
+    """
 
     seed: int = 1
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -910,9 +930,13 @@ class _Generator:
         return doc
 
     def poisson(self, mean: float) -> int:
+        """A Poisson count (Knuth); a normal approximation for large means, where Knuth's
+        product of uniforms would underflow."""
         if mean <= 0:
             return 0
-        limit, k, p = math.exp(-min(mean, 50.0)), 0, 1.0
+        if mean > 30:
+            return max(0, round(self.rng.gauss(mean, math.sqrt(mean))))
+        limit, k, p = math.exp(-mean), 0, 1.0
         while True:
             p *= self.rng.random()
             if p <= limit:
@@ -928,7 +952,8 @@ class _Generator:
 
     def _user(self, i: int, span: float) -> dict[str, Any]:
         rng, tenant = self.rng, self.tenant_of(i)
-        first_of_tenant = i < max(1, len(self.opts.tenants or [])) if tenant else i == 0
+        # Users are dealt round-robin to tenants, so users 0..T-1 open one tenant each.
+        first_of_tenant = i < (len(self.opts.tenants or []) if tenant else 1)
         pending = not first_of_tenant and rng.random() < 0.08
         if first_of_tenant:
             # The first registered account (per tenant) becomes ADMIN; it is the oldest.
@@ -959,8 +984,6 @@ class _Generator:
     # -- agents --------------------------------------------------------------
 
     def _agents(self) -> None:
-        if not _has(self.v, "0.7.5"):
-            return
         authors = self.active_users()
         for i in range(max(2, self.opts.users // 6)):
             author = authors[i % min(len(authors), 3)]
@@ -989,9 +1012,11 @@ class _Generator:
     def _conversations(self) -> None:
         users = self.active_users()
         # The first users also get a chat that ends within the last 4 minutes, so the
-        # 5-minute window always has data.
+        # 5-minute window always has data, and "today" (UTC) too, even just after midnight.
+        midnight = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        latest = min(240.0, (self.now - midnight).total_seconds())
         for user in users[:3]:
-            self._conversation(user, end_age=self.rng.uniform(5, 240))
+            self._conversation(user, end_age=self.rng.uniform(0, latest))
         for user in users:
             for _ in range(self.poisson(self.opts.conversations_per_user)):
                 self._conversation(user, end_age=self._end_age(user))
@@ -1008,8 +1033,17 @@ class _Generator:
             age = self.rng.uniform(0, self.opts.days * 86400)
         return age if age <= max_age else self.rng.uniform(0, max(0.0, max_age))
 
-    def _pick_model(self, start: datetime) -> tuple[ModelChoice | None, dict[str, Any] | None]:
-        agents = [a for a in self.docs["agents"] if a["createdAt"] <= start]
+    def agents_for(self, user: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+        """Agents that existed at ``at`` in the user's tenant (tenants do not share agents)."""
+        tenant = user["_tenant"].get("tenantId")
+        return [
+            a for a in self.docs["agents"] if a["createdAt"] <= at and a.get("tenantId") == tenant
+        ]
+
+    def _pick_model(
+        self, user: dict[str, Any], start: datetime
+    ) -> tuple[ModelChoice | None, dict[str, Any] | None]:
+        agents = self.agents_for(user, start)
         weighted: list[tuple[Any, int]] = [(m, m.weight) for m in MODELS]
         if agents:
             weighted.append(("agents", AGENTS_WEIGHT))
@@ -1022,7 +1056,7 @@ class _Generator:
         times = self._turn_times(user, end_age)
         if not times:
             return
-        choice, agent = self._pick_model(times[0][0])
+        choice, agent = self._pick_model(user, times[0][0])
         temporary = (
             _has(self.v, "0.7.7")
             and self.rng.random() < 0.08
@@ -1038,7 +1072,6 @@ class _Generator:
     def _turn_times(self, user: dict[str, Any], end_age: float) -> list[tuple[datetime, datetime]]:
         """(user message, reply) times laid out backwards from the conversation's end."""
         n = 1 + self.poisson(max(0.0, self.opts.turns_per_conversation - 1))
-        n = min(n, 40)
         end = self.now - timedelta(seconds=end_age)
         times: list[tuple[datetime, datetime]] = []
         for _ in range(n):
@@ -1234,9 +1267,7 @@ class _Generator:
 
     def _added_convo_reply(self, state: _Turn, question: dict[str, Any], at: datetime) -> None:
         """A parallel response to the same question; its model is the agent id + '____1'."""
-        agent = self.rng.choice(
-            [a for a in self.docs["agents"] if a["createdAt"] <= at] or [state.agent]
-        )
+        agent = self.rng.choice(self.agents_for(state.user, at) or [state.agent])
         sibling = _Turn(
             state.conv,
             state.user,
@@ -1288,7 +1319,7 @@ class _Generator:
         fields = self._txn_fields(state, msg)
         cached = model in ("claude-sonnet-4-20250514", "gpt-4o") and prompt_tokens > 400
         if context == "message" and cached and self.rng.random() < 0.4:
-            prompt = self._structured_prompt(model, at, prompt_tokens, fields, state)
+            prompt = self._structured_prompt(state, model, at, prompt_tokens)
         else:
             prompt = make_transaction(
                 state.user["_id"],
@@ -1314,7 +1345,7 @@ class _Generator:
             self.add("transactions", _with_fields_after_user(txn, fields))
 
     def _structured_prompt(
-        self, model: str, at: datetime, total: int, fields: dict[str, Any], state: _Turn
+        self, state: _Turn, model: str, at: datetime, total: int
     ) -> dict[str, Any]:
         read = int(total * self.rng.uniform(0.3, 0.9))
         # OpenAI reports no cache writes, so its writeTokens is -0 (stored as -0.0).
@@ -1589,7 +1620,7 @@ def _hostile_documents(gen: _Generator) -> dict[str, list[dict[str, Any]]]:
         reply(773, user=MISSING),
     ]
     bad_date = reply(772)
-    bad_date["createdAt"] = bad_date["updatedAt"] = gen.ago(772).isoformat().replace("+00:00", "Z")
+    bad_date["createdAt"] = gen.ago(772).isoformat().replace("+00:00", "Z")
     messages.append(bad_date)
     conv["messages"] = [m["_id"] for m in messages]
     txns = [
