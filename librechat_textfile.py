@@ -436,6 +436,7 @@ class Counters:
     def __init__(self, state: dict[str, Any], limit: int) -> None:
         self.totals: dict[str, dict[str, float]] = state.setdefault("counters", {})
         self.slots: dict[str, dict[str, list[str]]] = state.setdefault("slots", {})
+        self.staged: dict[str, dict[str, Any]] = state.setdefault("staged", {})
         self.limit = limit
 
     def add(self, family: str, labels: tuple[str, ...], value: float) -> None:
@@ -444,16 +445,52 @@ class Counters:
         bucket = self.totals.setdefault(family, {})
         bucket[key] = bucket.get(key, 0.0) + value
 
-    def add_capped(self, family: str, label: str, rows: Mapping[tuple[str, ...], float],
-                   index: int = 0) -> None:
-        """Add rows whose label at `index` is open-ended, through the family's sticky slots."""
+    def add_capped(self, family: str, rows: Mapping[tuple[str, ...], float],
+                   groups: tuple[tuple[int, ...], ...] = ((0,),)) -> None:
+        """Stage rows whose labels at `groups` are open-ended; `settle` caps and adds them.
+
+        Each group of label positions is capped as one value (an agent id with its name), so
+        that a value and its companion go to 'other' together.
+        """
+        staged = self.staged.setdefault(family, {"groups": [list(g) for g in groups],
+                                                 "rows": {}})
+        for key, value in rows.items():
+            row = json.dumps(list(key))
+            staged["rows"][row] = staged["rows"].get(row, 0.0) + value
+
+    def settle(self) -> None:
+        """Give open label values their slots by the volume of everything staged, then add.
+
+        Called once the documents of a run (or of a whole first count) are all staged, so the
+        slots go to the biggest values overall, not to the biggest of one chunk.
+        """
+        for family, staged in self.staged.items():
+            rows = {tuple(json.loads(k)): v for k, v in staged["rows"].items()}
+            for group in staged["groups"]:
+                rows = self._cap_group(family, rows, tuple(group))
+            for key, value in rows.items():
+                self.add(family, key, value)
+        self.staged.clear()
+
+    def _cap_group(self, family: str, rows: dict[tuple[str, ...], float],
+                   group: tuple[int, ...]) -> dict[tuple[str, ...], float]:
+        def joint(key: tuple[str, ...]) -> str:
+            return json.dumps([key[i] for i in group])
+
         volumes: dict[str, float] = {}
         for key, value in rows.items():
-            volumes[key[index]] = volumes.get(key[index], 0.0) + value
-        slots = self.slots.setdefault(family, {}).setdefault(label, [])
+            volumes[joint(key)] = volumes.get(joint(key), 0.0) + value
+        slots = self.slots.setdefault(family, {}).setdefault(
+            ",".join(map(str, group)), [])
         mapping = assign_slots(slots, volumes, self.limit)
+        capped: dict[tuple[str, ...], float] = {}
         for key, value in rows.items():
-            self.add(family, (*key[:index], mapping[key[index]], *key[index + 1:]), value)
+            new = list(key)
+            if mapping[joint(key)] == OTHER:
+                for i in group:
+                    new[i] = OTHER
+            capped[tuple(new)] = capped.get(tuple(new), 0.0) + value
+        return capped
 
     def family(self, name: str, help_text: str, labels: tuple[str, ...] = (),
                known: Iterable[tuple[str, ...]] = ()) -> Family:
@@ -598,7 +635,10 @@ def count_new(coll: Any, state: dict[str, Any], clock: Clock, settings: Settings
     counters = Counters(state, settings.label_limit)
     for match in new_documents(coll, stream, clock, settings.lag):
         count_chunk(match, counters)
-    return None if "backfill" in stream else counters
+    if "backfill" in stream:
+        return None
+    counters.settle()
+    return counters
 
 
 def aggregate(coll: Any, match: Match, pipeline: list[dict[str, Any]]) -> list[dict]:
@@ -670,8 +710,12 @@ def _tool_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]
     return aggregate(db.messages, match, pipeline)
 
 
-def _last_active_rows(db: Any, match: Match) -> list[dict[str, Any]]:
-    pipeline = [{"$group": {"_id": "$user", "last": {"$max": "$createdAt"}}}]
+def _last_active_rows(db: Any, match: Match, clock: Clock) -> list[dict[str, Any]]:
+    # A createdAt ahead of the run (a skewed clock, a bad document) must not hide the user's
+    # real activity; $max skips the nulls.
+    created = {"$cond": [{"$and": [{"$eq": [{"$type": "$createdAt"}, "date"]},
+                                   {"$lte": ["$createdAt", clock.now]}]}, "$createdAt", None]}
+    pipeline = [{"$group": {"_id": "$user", "last": {"$max": created}}}]
     return aggregate(db.messages, match, pipeline)
 
 
@@ -719,12 +763,12 @@ def count_messages(db: Any, match: Match, counters: Counters, settings: Settings
         counters.add("librechat_messages_total", key, value)
     for key, value in per["errors"].items():
         counters.add("librechat_error_messages_total", key, value)
-    counters.add_capped("librechat_messages_per_model_total", "model", per["model"])
-    counters.add_capped("librechat_errors_per_model_total", "model", per["model_errors"])
-    counters.add_capped("librechat_endpoint_messages_total", "endpoint", per["endpoint"])
-    counters.add_capped("librechat_unfinished_messages_total", "model", per["unfinished"])
+    counters.add_capped("librechat_messages_per_model_total", per["model"])
+    counters.add_capped("librechat_errors_per_model_total", per["model_errors"])
+    counters.add_capped("librechat_endpoint_messages_total", per["endpoint"])
+    counters.add_capped("librechat_unfinished_messages_total", per["unfinished"])
     names = agent_names(db, (key[0] for key in per["agents"]))
-    counters.add_capped("librechat_agent_messages_total", "agent_id", {
+    counters.add_capped("librechat_agent_messages_total", groups=((0, 1),), rows={
         (key[0], names.get(key[0], UNKNOWN), *key[1:]): v for key, v in per["agents"].items()})
 
 
@@ -734,17 +778,17 @@ def count_tool_calls(db: Any, match: Match, counters: Counters, settings: Settin
         tool, server = split_tool(label_value(row["_id"].get("name")))
         key = (tool, server, *tenant_of(row["_id"], settings))
         rows[key] = rows.get(key, 0.0) + number(row["n"])
-    counters.add_capped("librechat_tool_calls_total", "tool", rows)
+    counters.add_capped("librechat_tool_calls_total", rows, ((0,), (1,)))
 
 
 def update_last_active(db: Any, match: Match, state: dict[str, Any], clock: Clock) -> None:
     """Per user, the newest message time: one map serves every unique-user window."""
     last: dict[str, float] = state.setdefault("last_active", {})
-    for row in _last_active_rows(db, match):
+    for row in _last_active_rows(db, match, clock):
         user, when = row["_id"], as_utc(row["last"])
         if isinstance(user, ObjectId):
             user = str(user)
-        if not isinstance(user, str) or when is None or when > clock.now + timedelta(days=1):
+        if not isinstance(user, str) or when is None:
             continue
         last[user] = max(last.get(user, 0.0), when.timestamp())
     oldest = clock.epoch - 32 * 86400  # the longest window: 30 days or the calendar month
@@ -931,11 +975,11 @@ def count_transactions(db: Any, match: Match, counters: Counters, settings: Sett
         bump("context", (context, str(token_type), *tenant), raw)
         bump("cost", (model, *tenant), number(row["value"]) * USD_PER_CREDIT)
     add_token_totals(counters, rows["input"], rows["output"])
-    counters.add_capped("librechat_tokens_total", "model", rows["kinds"])
-    counters.add_capped("librechat_context_tokens_total", "context", rows["context"])
-    counters.add_capped("librechat_llm_calls_total", "model", rows["calls"])
-    counters.add_capped("librechat_cost_usd_total", "model", rows["cost"])
-    counters.add_capped("librechat_credits_granted_total", "context", rows["credits"])
+    counters.add_capped("librechat_tokens_total", rows["kinds"])
+    counters.add_capped("librechat_context_tokens_total", rows["context"])
+    counters.add_capped("librechat_llm_calls_total", rows["calls"])
+    counters.add_capped("librechat_cost_usd_total", rows["cost"])
+    counters.add_capped("librechat_credits_granted_total", rows["credits"])
 
 
 def add_token_totals(counters: Counters, prompt: Mapping[tuple[str, ...], float],
@@ -944,7 +988,7 @@ def add_token_totals(counters: Counters, prompt: Mapping[tuple[str, ...], float]
                          ("librechat_output_tokens", completion)):
         for key, value in rows.items():
             counters.add(f"{family}_total", key[1:], value)
-        counters.add_capped(f"{family}_per_model_total", "model", rows)
+        counters.add_capped(f"{family}_per_model_total", rows)
 
 
 def count_fallback_tokens(db: Any, match: Match, counters: Counters,
@@ -1064,7 +1108,7 @@ def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
             key = (label_value(row["_id"].get("endpoint")), *tenant_of(row["_id"], settings))
             rows[key] = rows.get(key, 0.0) + number(row["n"])
             counters.add("librechat_conversations_total", key[1:], number(row["n"]))
-        counters.add_capped("librechat_endpoint_conversations_total", "endpoint", rows)
+        counters.add_capped("librechat_endpoint_conversations_total", rows)
 
     counters = count_new(db.conversations, state, clock, settings, count_chunk)
     if counters is None:
@@ -1084,15 +1128,15 @@ def file_families(db: Any, clock: Clock, state: dict[str, Any],
         count: dict[tuple[str, ...], float] = {}
         size: dict[tuple[str, ...], float] = {}
         for row in _created_rows(db.files, match, {"source": "$source", "context": "$context"},
-                                 settings, {"bytes": {"$sum": bounded("$bytes")}}):
+                                 settings, {"bytes": {"$sum": {"$max": [bounded("$bytes"), 0]}}}):
             gid = row["_id"]
             key = (label_value(gid.get("source")), label_value(gid.get("context")),
                    *tenant_of(gid, settings))
             count[key] = count.get(key, 0.0) + number(row["n"])
             size[key] = size.get(key, 0.0) + max(number(row["bytes"]), 0.0)
             counters.add("librechat_uploaded_files_total", key[2:], number(row["n"]))
-        counters.add_capped("librechat_files_created_total", "source", count)
-        counters.add_capped("librechat_file_bytes_created_total", "source", size)
+        counters.add_capped("librechat_files_created_total", count, ((0,), (1,)))
+        counters.add_capped("librechat_file_bytes_created_total", size, ((0,), (1,)))
 
     counters = count_new(db.files, state, clock, settings, count_chunk)
     if counters is None:
@@ -1116,7 +1160,7 @@ def registration_families(db: Any, clock: Clock, state: dict[str, Any],
             key = (label_value(row["_id"].get("provider")), *tenant_of(row["_id"], settings))
             rows[key] = rows.get(key, 0.0) + number(row["n"])
             counters.add("librechat_registered_users_total", key[1:], number(row["n"]))
-        counters.add_capped("librechat_registrations_total", "provider", rows)
+        counters.add_capped("librechat_registrations_total", rows)
 
     counters = count_new(db.users, state, clock, settings, count_chunk)
     if counters is None:
@@ -1337,7 +1381,7 @@ def stored_file_families(db: Any, clock: Clock, state: dict[str, Any],
     embedded = Family("librechat_files_embedded", "gauge", "Files stored now that are "
                       "embedded in the RAG vector store.", t, {} if t else {(): 0.0})
     for row in _grouped_count(db.files, {}, {"source": "$source", "context": "$context"},
-                              settings, {"bytes": {"$sum": bounded("$bytes")},
+                              settings, {"bytes": {"$sum": {"$max": [bounded("$bytes"), 0]}},
                                          "embedded": {"$sum": {"$cond": [
                                              {"$eq": ["$embedded", True]}, 1, 0]}}}):
         gid = row["_id"]
@@ -1368,6 +1412,8 @@ def feedback_families(db: Any, clock: Clock, state: dict[str, Any],
                                "tag": "$feedback.tag"}, settings):
         gid = row["_id"]
         rating, tenant = gid.get("rating"), tenant_of(gid, settings)
+        if rating not in RATINGS:  # feedback stored as an array or other odd shape
+            continue
         by_model.add((rating, model_label(gid.get("model")), *tenant), number(row["n"]))
         tag = gid.get("tag")
         by_tag.add((rating, label_value(tag) if tag not in (None, "") else "none", *tenant),
@@ -1449,12 +1495,20 @@ def _well_formed_section(section: Any) -> bool:
             and isinstance(slots, dict) and all(
                 isinstance(f, dict) and all(isinstance(v, list) for v in f.values())
                 for f in slots.values())
+            and _well_formed_staged(section.get("staged", {}))
             and isinstance(stream, dict)
             and (stream.get("horizon") is None or _is_number(stream["horizon"]))
             and all(isinstance(i, str) and ObjectId.is_valid(i) for i in stream.get("seen", []))
             and _well_formed_backfill(stream.get("backfill", {"target": 0, "cursor": None}))
             and isinstance(last, dict) and all(_is_number(v) for v in last.values())
             and isinstance(section.get("families", []), list))
+
+
+def _well_formed_staged(staged: Any) -> bool:
+    return isinstance(staged, dict) and all(
+        isinstance(f, dict) and isinstance(f.get("groups"), list)
+        and isinstance(f.get("rows"), dict) and all(_is_number(v) for v in f["rows"].values())
+        for f in staged.values())
 
 
 def _well_formed_backfill(job: Any) -> bool:
