@@ -698,6 +698,14 @@ def _message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, A
     return aggregate(db.messages, match, pipeline)
 
 
+TOOL_FAILED = {"$regexMatch": {
+    "input": {"$convert": {"input": "$content.tool_call.output", "to": "string",
+                           "onError": "", "onNull": ""}},
+    "regex": "error processing tool", "options": "i"}}
+# LibreChat's own UI marks a tool call failed by this text in its output; a heuristic that
+# misses cancelled calls and other wordings, named as such in the metric's help.
+
+
 def _tool_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
     pipeline = [
         {"$project": {"content": 1, "tenantId": 1}},
@@ -705,7 +713,7 @@ def _tool_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]
         {"$match": {"content.type": "tool_call"}},
         {"$group": {"_id": group_id({"name": {"$ifNull": [
             "$content.tool_call.name", "$content.tool_call.function.name"]}}, settings),
-            "n": {"$sum": 1}}},
+            "n": {"$sum": 1}, "errors": {"$sum": {"$cond": [TOOL_FAILED, 1, 0]}}}},
     ]
     return aggregate(db.messages, match, pipeline)
 
@@ -773,12 +781,16 @@ def count_messages(db: Any, match: Match, counters: Counters, settings: Settings
 
 
 def count_tool_calls(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
-    rows: dict[tuple[str, ...], float] = {}
+    calls: dict[tuple[str, ...], float] = {}
+    failed: dict[tuple[str, ...], float] = {}
     for row in _tool_rows(db, match, settings):
         tool, server = split_tool(label_value(row["_id"].get("name")))
         key = (tool, server, *tenant_of(row["_id"], settings))
-        rows[key] = rows.get(key, 0.0) + number(row["n"])
-    counters.add_capped("librechat_tool_calls_total", rows, ((0,), (1,)))
+        calls[key] = calls.get(key, 0.0) + number(row["n"])
+        if number(row["errors"]):
+            failed[key] = failed.get(key, 0.0) + number(row["errors"])
+    counters.add_capped("librechat_tool_calls_total", calls, ((0,), (1,)))
+    counters.add_capped("librechat_tool_call_errors_total", failed, ((0,), (1,)))
 
 
 def update_last_active(db: Any, match: Match, state: dict[str, Any], clock: Clock) -> None:
@@ -854,6 +866,10 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
         counters.family("librechat_tool_calls_total",
                         "Tool calls in messages created, by tool; mcp_server is set for MCP "
                         "tools (<tool>_mcp_<server>).", ("tool", "mcp_server", *t)),
+        counters.family("librechat_tool_call_errors_total",
+                        "Tool calls in messages created whose output says 'error processing "
+                        "tool' (LibreChat's UI heuristic), by tool.",
+                        ("tool", "mcp_server", *t)),
         *unique_user_families(state, clock),
     ]
 
@@ -1422,6 +1438,51 @@ def feedback_families(db: Any, clock: Clock, state: dict[str, Any],
     return [cap_gauge(by_model, "model", limit), cap_gauge(by_tag, "tag", limit)]
 
 
+LIBRECHAT_COLLECTIONS = (
+    "actions", "agentapikeys", "agents", "assistants", "balances", "banners", "chatprojects",
+    "conversations", "conversationtags", "files", "groups", "keys", "mcpservers",
+    "memoryentries", "messages", "pluginauths", "presets", "promptgroups", "prompts", "roles",
+    "sessions", "sharedlinks", "skills", "toolcalls", "transactions", "users",
+)
+
+
+def collection_families(db: Any, clock: Clock, state: dict[str, Any],
+                        settings: Settings) -> list[Family]:
+    """Documents stored per LibreChat collection, from collection metadata (no scan)."""
+    fam = Family("librechat_collection_documents", "gauge", "Documents stored now per "
+                 "LibreChat collection (MongoDB's metadata estimate; 0 when absent).",
+                 ("collection",))
+    present = set(db.list_collection_names())
+    for name in LIBRECHAT_COLLECTIONS:
+        fam.samples[(name,)] = float(db[name].estimated_document_count()) if (
+            name in present) else 0.0
+    return [fam]
+
+
+def agent_families(db: Any, clock: Clock, state: dict[str, Any],
+                   settings: Settings) -> list[Family]:
+    """Agents defined now, by provider and category; their MCP servers."""
+    t = tenant_labels(settings)
+    agents = Family("librechat_agents", "gauge", "Agents defined now, by provider (endpoint) "
+                    "and category.", ("provider", "category", *t))
+    for row in _grouped_count(db.agents, {}, {"provider": "$provider",
+                                              "category": "$category"}, settings):
+        gid = row["_id"]
+        agents.add((label_value(gid.get("provider")), label_value(gid.get("category")),
+                    *tenant_of(gid, settings)), number(row["n"]))
+    servers = Family("librechat_agents_with_mcp_server", "gauge", "Agents defined now that "
+                     "use an MCP server, by server (mcpServerNames).", ("mcp_server", *t))
+    pipeline = [{"$project": {"s": "$mcpServerNames", "tenantId": 1}},
+                {"$unwind": "$s"},
+                {"$group": {"_id": group_id({"server": "$s"}, settings), "n": {"$sum": 1}}}]
+    for row in db.agents.aggregate(pipeline):
+        servers.add((label_value(row["_id"].get("server")), *tenant_of(row["_id"], settings)),
+                    number(row["n"]))
+    limit = settings.label_limit
+    return [cap_gauge(cap_gauge(agents, "provider", limit), "category", limit),
+            cap_gauge(servers, "mcp_server", limit)]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("messages", message_families),
     Section("activity", activity_families),
@@ -1437,6 +1498,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("stored_conversations", stored_conversation_families, refresh="slow"),
     Section("stored_files", stored_file_families, refresh="slow"),
     Section("feedback", feedback_families, refresh="slow"),
+    Section("agents", agent_families, refresh="slow"),
+    Section("collections", collection_families),
 )
 
 

@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,14 @@ Doc = dict[str, Any]
 
 COLLECTIONS = ("messages", "conversations", "transactions", "files", "users", "sessions",
                "logs", "balances", "agents")
+
+# Every collection the job reports a document count for (LibreChat's names).
+LIBRECHAT_COLLECTIONS = (
+    "actions", "agentapikeys", "agents", "assistants", "balances", "banners", "chatprojects",
+    "conversations", "conversationtags", "files", "groups", "keys", "mcpservers",
+    "memoryentries", "messages", "pluginauths", "presets", "promptgroups", "prompts", "roles",
+    "sessions", "sharedlinks", "skills", "toolcalls", "transactions", "users",
+)
 
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 HEX24_RE = re.compile(r"[0-9a-fA-F]{24}")
@@ -51,6 +59,8 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_unfinished_messages_total", "counter", ("model",), ("model",)),
     ("librechat_agent_messages_total", "counter", ("agent_id", "agent_name"), ("agent_id",)),
     ("librechat_tool_calls_total", "counter", ("tool", "mcp_server"), ("tool", "mcp_server")),
+    ("librechat_tool_call_errors_total", "counter", ("tool", "mcp_server"),
+     ("tool", "mcp_server")),
     ("librechat_input_tokens_total", "counter", (), ()),
     ("librechat_output_tokens_total", "counter", (), ()),
     ("librechat_input_tokens_per_model_total", "counter", ("model",), ("model",)),
@@ -106,6 +116,9 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_files_embedded", "gauge", (), ()),
     ("librechat_feedback", "gauge", ("rating", "model"), ("model",)),
     ("librechat_feedback_tags", "gauge", ("rating", "tag"), ("tag",)),
+    ("librechat_agents", "gauge", ("provider", "category"), ("provider", "category")),
+    ("librechat_agents_with_mcp_server", "gauge", ("mcp_server",), ("mcp_server",)),
+    ("librechat_collection_documents", "gauge", ("collection",), ()),
 )
 FAMILY_LABELS = {name: labels for name, _, labels, _ in FAMILIES}
 FAMILY_TYPES = {name: kind for name, kind, _, _ in FAMILIES}
@@ -138,10 +151,12 @@ class Snapshot:
     """Every document of the collections the metrics read, as ``find({})`` returns them."""
 
     docs: dict[str, list[Doc]]
+    counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def read(cls, db: Any) -> Snapshot:
-        return cls({name: list(db[name].find({})) for name in COLLECTIONS})
+        counts = {name: db[name].count_documents({}) for name in LIBRECHAT_COLLECTIONS}
+        return cls({name: list(db[name].find({})) for name in COLLECTIONS}, counts)
 
     def __getitem__(self, name: str) -> list[Doc]:
         return self.docs.get(name, [])
@@ -156,7 +171,7 @@ class Snapshot:
                 out[name] = [d for d in docs if d.get("_id") in wanted]
             else:
                 out[name] = list(docs)
-        return Snapshot(out)
+        return Snapshot(out, self.counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +365,9 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
     calendar_gauges(acc, snap, now, cfg.tz)
     daily_statistics(acc, snap, now, cfg)
     stored_gauges(acc, snap, now)
+    agent_gauges(acc, snap)
+    for name in LIBRECHAT_COLLECTIONS:
+        acc.set("librechat_collection_documents", (name,), float(snap.counts.get(name, 0)))
     return to_samples(acc, cfg.label_limit)
 
 
@@ -397,6 +415,12 @@ def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -
                 else:
                     key = (text, "")
                 acc.add("librechat_tool_calls_total", key, 1)
+                output = call.get("output") if isinstance(call, dict) else None
+                if isinstance(output, bool):
+                    output = "true" if output else "false"
+                if isinstance(output, str | int | float) and \
+                        "error processing tool" in str(output).lower():
+                    acc.add("librechat_tool_call_errors_total", key, 1)
 
 
 def token_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool],
@@ -611,6 +635,16 @@ def daily_statistics(acc: Acc, snap: Snapshot, now: datetime, cfg: Config) -> No
         acc.set("librechat_messages_per_model_yesterday", (model,), series[-1])
         acc.set("librechat_messages_per_model_per_day_average", (model,), avg)
         acc.set("librechat_messages_per_model_per_day_stddev", (model,), sd)
+
+
+def agent_gauges(acc: Acc, snap: Snapshot) -> None:
+    for agent in snap["agents"]:
+        acc.add("librechat_agents", (label(agent.get("provider")), label(agent.get("category"))),
+                1)
+        servers = agent.get("mcpServerNames")
+        for server in servers if isinstance(servers, list) else (
+                [] if servers is None else [servers]):
+            acc.add("librechat_agents_with_mcp_server", (label(server),), 1)
 
 
 def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
