@@ -567,7 +567,8 @@ def new_documents(coll: Any, stream: dict[str, Any], clock: Clock,
     documents in `_id` chunks until the backfill deadline, and resumes on the next run.
     """
     if stream.get("horizon") is None:
-        stream.setdefault("backfill", {"cursor": None, "target": clock.epoch - lag})
+        stream.setdefault("backfill", {"cursor": None,
+                                       "target": math.floor(clock.epoch - lag)})
         yield from _backfill(coll, stream, clock)
         if "backfill" in stream:
             return
@@ -609,9 +610,11 @@ def _recent(coll: Any, stream: dict[str, Any], clock: Clock,
     [horizon, now) are listed by the `_id` index alone and remembered, so a document inserted
     late, or by a server whose clock runs behind, is still counted exactly once.
     """
-    old_horizon = stream["horizon"]
+    # Horizons are whole seconds, as ObjectId times are: a fractional horizon would leave the
+    # documents of its own second both in the range below it and out of the seen list.
+    old_horizon = math.floor(stream["horizon"])
     seen = set(stream.get("seen", []))
-    horizon = max(clock.epoch - lag, old_horizon)
+    horizon = max(math.floor(clock.epoch - lag), old_horizon)
     zone = [doc["_id"] for doc in coll.find(
         {"_id": {"$gte": oid_at(horizon), "$lt": oid_at(clock.epoch)}}, {"_id": 1})]
     parts: list[dict[str, Any]] = []
@@ -1843,9 +1846,12 @@ def collect_from_mongo(settings: Settings, clock: Clock,
                        state: dict[str, Any]) -> RunResult:
     client = mongo_client(settings)
     try:
-        with pymongo.timeout(settings.timeout):
-            db = client[settings.mongodb_database]
+        db = client[settings.mongodb_database]
+        # Inside pymongo.timeout() server selection waits for the whole remaining --timeout;
+        # a first command of its own keeps an unreachable server to --connect-timeout.
+        with pymongo.timeout(settings.connect_timeout):
             version = str(db.command("buildInfo").get("version", UNKNOWN))
+        with pymongo.timeout(settings.timeout):
             result = collect(db, clock, state, settings)
             result.server_version = version
             return result

@@ -155,3 +155,26 @@ def test_second_run_a_minute_later_counts_only_new_documents(db: Database[Any], 
                     "--now", later.isoformat(), "--env-file", "/nonexistent"]) == lt.EXIT_OK
     second, _ = parse((out / "librechat.prom").read_text())
     assert second["librechat_messages_total"][()] == first["librechat_messages_total"][()] + 3
+
+
+def test_fractional_run_times_count_a_document_once(db: Database[Any], mongod: Any,
+                                                    tmp_path: Path) -> None:
+    # A document in the same second as a fractional horizon was counted twice (found by the
+    # Prometheus end-to-end test with real clocks).
+    from tests.librechat_data import ensure_indexes, make_message
+
+    start = datetime(2026, 11, 2, 12, 0, 0, tzinfo=UTC)
+    ensure_indexes(db)
+    db.messages.insert_one(make_message("0" * 24, "c1", start + timedelta(milliseconds=200),
+                                        by_user=True, rng=1))
+    out = tmp_path / "textfile"
+    out.mkdir()
+    totals = []
+    for offset in (300.5, 360.5, 420.5, 480.9):
+        assert lt.main(["--mongodb-uri", mongod.uri, "--mongodb-database", db.name,
+                        "--output", str(out / "librechat.prom"),
+                        "--state-file", str(tmp_path / "state.json"), "--env-file", "/x",
+                        "--now", (start + timedelta(seconds=offset)).isoformat()]) == 0
+        samples, _ = parse((out / "librechat.prom").read_text())
+        totals.append(samples["librechat_messages_total"][()])
+    assert totals == [1.0, 1.0, 1.0, 1.0]
