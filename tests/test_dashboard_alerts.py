@@ -1,0 +1,625 @@
+"""The Grafana dashboard and the alert rules, checked against the job's real output.
+
+* promtool: ``check rules`` and ``test rules`` pass, and every alert has a firing and a
+  not-firing unit test.
+* Static: the dashboard is importable JSON; no rate()/increase()/irate() over a gauge and no
+  counter outside them (types read from the ``# TYPE`` lines of a real run of the job); every
+  ``librechat_*`` metric the dashboard or the rules name is written by the job.
+* End to end: real mongod with generated LibreChat data -> the job runs with ``--now`` 3, 2
+  and 1 minutes ago (new traffic between runs), then in real time, writing librechat.prom -> a
+  real node_exporter serves it -> a real Prometheus scrapes it every second and loads the rules
+  while the job rewrites the file with more traffic. Prometheus holds what the job wrote, no
+  stored document is missed and no counter resets; every panel query (template variables
+  substituted) parses and returns data, with every ``{{label}}`` of its legend on every series;
+  every alert rule loads, evaluates without error, and names only series that exist. Then
+  trouble is made for real (a burst of failed, cut-off and expensive answers; a file 10 minutes
+  old; a broken .prom file beside it; a run that cannot reach MongoDB; the file removed) and
+  the matching alerts' expressions must return series and go pending in Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import pytest
+from bson import ObjectId
+from prometheus_client.parser import text_string_to_metric_families
+from pymongo.database import Database
+
+from tests import librechat_data
+from tests.mongod import ExternalServer, Mongod
+from tests.services import (
+    NODE_EXPORTER_BINARY,
+    PROMETHEUS_BINARY,
+    PROMTOOL_BINARY,
+    NodeExporter,
+    Prometheus,
+    free_port,
+    require_binary,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+JOB = ROOT / "librechat_textfile.py"
+DASHBOARD = ROOT / "dashboards" / "librechat.json"
+RULES = ROOT / "alerts" / "librechat.rules.yml"
+RULES_TEST = ROOT / "alerts" / "librechat.rules.test.yml"
+
+ROWS = ("Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files", "Job health")
+# What Grafana would put in for the built-in interval variables on a short time range.
+GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+SCRAPE_JOB = "node"
+
+METRIC_NAME = re.compile(r"\b((?:librechat|node)_[a-zA-Z0-9_:]*|up)\b(?!\s*\()")
+STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+COUNTER_FUNCS = ("rate", "irate", "increase")
+GAUGE_FUNCS = ("delta", "idelta", "deriv", "predict_linear")
+RANGE_FUNC_ARG = re.compile(r"\b([a-z_]+)\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[]")
+LEGEND_LABEL = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+TEMPLATE_VARIABLE = re.compile(r"\$\{?([a-zA-Z_][a-zA-Z0-9_]*)\}?")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the dashboard, the rules and the job's output
+
+
+def load_dashboard() -> dict[str, Any]:
+    with open(DASHBOARD, encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+def all_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, rows included, with the panels nested in collapsed rows."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(panel title, target) for every query of every non-row panel."""
+    return [(panel["title"], target) for panel in all_panels(dashboard)
+            if panel.get("type") != "row" for target in panel.get("targets", [])]
+
+
+def alert_rules() -> list[tuple[str, str]]:
+    """(alert name, expr) from the rules file, which writes every expr as a ``|`` block.
+
+    A small reader for this file's layout (no YAML library in the test requirements);
+    test_promtool_check_rules checks that it finds as many rules as promtool, and the end-to-end
+    test compares it with what Prometheus loaded.
+    """
+    lines = RULES.read_text(encoding="utf-8").splitlines()
+    rules: list[tuple[str, str]] = []
+    name = ""
+    i = 0
+    while i < len(lines):
+        alert = re.match(r"\s*- alert:\s*(\S+)\s*$", lines[i])
+        if alert:
+            name = alert.group(1)
+        expr = re.match(r"(\s*)expr:\s*(.*?)\s*$", lines[i])
+        i += 1
+        if not expr:
+            continue
+        indent, rest = len(expr.group(1)), expr.group(2)
+        if rest in ("|", "|-", ">", ">-"):
+            body: list[str] = []
+            while i < len(lines) and (not lines[i].strip()
+                                      or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                body.append(lines[i].strip())
+                i += 1
+            rest = "\n".join(body).strip()
+        rules.append((name, rest))
+    return rules
+
+
+def alert_blocks() -> dict[str, str]:
+    """The text of each ``- alert:`` entry of the rules file, by alert name."""
+    text = RULES.read_text(encoding="utf-8")
+    parts = re.split(r"(?m)^\s*- alert:\s*", text)[1:]
+    return {part.split()[0]: part for part in parts}
+
+
+def strip_strings(expr: str) -> str:
+    """The expr with string literals emptied, so label values are never read as metrics."""
+    return STRING_LITERAL.sub('""', expr)
+
+
+def metric_names(expr: str) -> set[str]:
+    """librechat_*, node_* and up series named in a PromQL expression."""
+    return set(METRIC_NAME.findall(strip_strings(expr)))
+
+
+def legend_labels(legend: str) -> set[str]:
+    return set(LEGEND_LABEL.findall(legend or ""))
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    """Replace Grafana's $name / ${name} variables; an unknown variable is an error."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise AssertionError(f"unknown template variable ${name} in {expr!r}")
+        return values[name]
+
+    return TEMPLATE_VARIABLE.sub(one, expr)
+
+
+class JobOutput:
+    """One real run's text: declared type and label names of every family."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.types: dict[str, str] = dict(
+            re.findall(r"(?m)^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)$", text))
+        self.labels: dict[str, set[str]] = {name: set() for name in self.types}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                self.labels.setdefault(sample.name, set()).update(sample.labels)
+
+
+def job_environment() -> dict[str, str]:
+    """The test's environment without settings that would redirect the job."""
+    prefixes = ("LIBRECHAT_TEXTFILE_", "MONGODB_", "LOGGING_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
+def run_job(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run librechat_textfile.py (cwd: a directory without a .env file)."""
+    return subprocess.run([sys.executable, str(JOB), *args], capture_output=True, text=True,
+                          timeout=120, env=job_environment(), cwd=cwd, check=False)
+
+
+def generated_database(client: pymongo.MongoClient[Any], seed: int) -> str:
+    """A fresh database filled by the generator, laid out around the current time, plus one
+    minute of traffic that has every kind of message (so every labelled family has samples)."""
+    name = f"t_dashboard_alerts_{secrets.token_hex(4)}"
+    librechat_data.generate(client[name],
+                            librechat_data.GenOptions(seed=seed, now=datetime.now(UTC)))
+    # Half a minute ago: a run leaves the documents of its own second to the next run.
+    add_activity(client[name], random.Random(seed),
+                 at=datetime.now(UTC) - timedelta(seconds=30))
+    return name
+
+
+@pytest.fixture(scope="module")
+def job_output(mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClient[Any],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobOutput]:
+    """The job's --stdout over generated data: the ground truth for names, types, labels."""
+    workdir = tmp_path_factory.mktemp("job-output")
+    name = generated_database(mongo_client, seed=5)
+    try:
+        done = run_job(["--mongodb-uri", mongod.uri, "--mongodb-database", name, "--stdout",
+                        "--state-file", str(workdir / "state.json")], cwd=workdir)
+        assert done.returncode == 0, done.stderr
+        yield JobOutput(done.stdout)
+    finally:
+        mongo_client.drop_database(name)
+
+
+# --------------------------------------------------------------------------------------------
+# promtool
+
+
+def test_promtool_check_rules() -> None:
+    promtool = require_binary(PROMTOOL_BINARY)
+    done = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.search(r"SUCCESS: (\d+) rules found", done.stdout)
+    assert found, done.stdout
+    assert int(found.group(1)) == len(alert_rules()), "the rule reader disagrees with promtool"
+
+
+def test_promtool_test_rules() -> None:
+    promtool = require_binary(PROMTOOL_BINARY)
+    done = subprocess.run([promtool, "test", "rules", str(RULES_TEST)], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=RULES_TEST.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    lines = RULES_TEST.read_text(encoding="utf-8").splitlines()
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for i, line in enumerate(lines):
+        name = re.match(r"\s*alertname:\s*(\S+)\s*$", line)
+        if not name:
+            continue
+        expected = next(rest for rest in lines[i + 1:] if "exp_alerts:" in rest)
+        (quiet if expected.split("exp_alerts:", 1)[1].strip() == "[]" else firing).add(
+            name.group(1))
+    alerts = {name for name, _ in alert_rules()}
+    assert alerts - firing == set(), "alerts without a firing test case"
+    assert alerts - quiet == set(), "alerts without a not-firing test case"
+    assert (firing | quiet) - alerts == set(), "tests of alerts that do not exist"
+
+
+def test_every_alert_has_severity_summary_and_description() -> None:
+    blocks = alert_blocks()
+    assert set(blocks) == {name for name, _ in alert_rules()}
+    for name, block in blocks.items():
+        assert re.search(r"(?m)^\s+severity:\s*(critical|warning|info)\s*$", block), name
+        assert re.search(r"(?m)^\s+summary:", block), name
+        assert re.search(r"(?m)^\s+description:", block), name
+
+
+# --------------------------------------------------------------------------------------------
+# Dashboard structure
+
+
+def test_dashboard_is_importable() -> None:
+    dashboard = load_dashboard()
+    assert dashboard["schemaVersion"] >= 36
+    assert dashboard["uid"] and dashboard["title"]
+    inputs = [i for i in dashboard["__inputs"] if i["type"] == "datasource"]
+    assert [i["pluginId"] for i in inputs] == ["prometheus"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert variables["datasource"]["current"]["value"] == "${" + inputs[0]["name"] + "}"
+    for name in ("job", "instance"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["datasource"]["uid"] == "${datasource}"
+        definition = variables[name]["definition"]
+        assert re.fullmatch(r"label_values\(librechat_exporter_up(\{[^}]*\})?, " + name + r"\)",
+                            definition), definition
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows == list(ROWS)
+    ids = [p["id"] for p in all_panels(dashboard)]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    for panel in all_panels(dashboard):
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert panel["targets"], f"{panel['title']}: no queries"
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)), f"{panel['title']}: duplicate refIds"
+
+
+def test_every_query_is_scoped_to_the_selected_job_and_instance() -> None:
+    for title, target in dashboard_targets(load_dashboard()):
+        expr = target["expr"]
+        assert metric_names(expr), f"{title}: no metric in {expr!r}"
+        for name in metric_names(expr):
+            for match in re.finditer(rf"\b{name}\b(\{{[^}}]*\}})?", expr):
+                matchers = match.group(1) or ""
+                assert 'instance="$instance"' in matchers and 'job="$job"' in matchers, (
+                    f"{title}: {name} is not filtered by $job and $instance in {expr!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Metric names, types and labels against the job's real output
+
+
+def all_exprs() -> list[tuple[str, str]]:
+    """(where, expr) for every dashboard target and every alert rule."""
+    exprs = [(f"panel {title!r}", t["expr"]) for title, t in dashboard_targets(load_dashboard())]
+    exprs += [(f"alert {name}", expr) for name, expr in alert_rules()]
+    return exprs
+
+
+def test_every_librechat_metric_is_written_by_the_job(job_output: JobOutput) -> None:
+    missing = {(where, name) for where, expr in all_exprs() for name in metric_names(expr)
+               if name.startswith("librechat_") and name not in job_output.types}
+    assert missing == set()
+
+
+def test_counters_only_through_rate_and_gauges_never(job_output: JobOutput) -> None:
+    types = job_output.types
+    problems: list[str] = []
+    for where, expr in all_exprs():
+        bare = strip_strings(expr)
+        for func, name in RANGE_FUNC_ARG.findall(bare):
+            if func in COUNTER_FUNCS and name.startswith("librechat_") \
+                    and types.get(name) != "counter":
+                problems.append(f"{where}: {func}() over {types.get(name)} {name}")
+            if func in COUNTER_FUNCS and not name.startswith("librechat_"):
+                problems.append(f"{where}: {func}() over {name}, not a counter of the job")
+            if func in GAUGE_FUNCS and types.get(name) == "counter":
+                problems.append(f"{where}: {func}() over counter {name}")
+        for match in re.finditer(r"\blibrechat_[a-zA-Z0-9_]*", bare):
+            if types.get(match.group(0)) != "counter":
+                continue
+            before = bare[:match.start()]
+            if not re.search(rf"\b({'|'.join(COUNTER_FUNCS)})\s*\(\s*$", before):
+                problems.append(f"{where}: counter {match.group(0)} outside rate()/increase()")
+    assert problems == []
+
+
+def test_legend_labels_exist_on_the_metrics(job_output: JobOutput) -> None:
+    """Static half of the legend check (the end-to-end test checks the query results)."""
+    problems: list[str] = []
+    for title, target in dashboard_targets(load_dashboard()):
+        names = metric_names(target["expr"])
+        if not names or not all(n.startswith("librechat_") for n in names):
+            continue  # node_exporter's labels are checked end to end
+        available = {"instance", "job"}.union(*(job_output.labels.get(n, set()) for n in names))
+        unknown = legend_labels(target.get("legendFormat", "")) - available
+        if unknown:
+            problems.append(f"{title}: legend uses {sorted(unknown)}, metrics have "
+                            f"{sorted(available)}")
+    assert problems == []
+
+
+# --------------------------------------------------------------------------------------------
+# End to end: mongod -> job -> node_exporter -> Prometheus
+
+
+def _tool_call(rng: random.Random, name: str) -> dict[str, Any]:
+    call_id = "call_" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                                for _ in range(24))
+    return {"type": "tool_call", "tool_call": {
+        "id": call_id, "name": name, "args": json.dumps({"query": "status"}),
+        "output": "ok", "type": "tool_call", "progress": 1}}
+
+
+def add_activity(db: Database[Any], rng: random.Random, at: datetime | None = None) -> None:
+    """One more minute of LibreChat traffic at ``at`` (default: now), written as LibreChat
+    does: a chat with tool calls (built-in, MCP, one failed), feedback, an error part, an
+    unfinished answer and an error message; an agent's answer; their transactions; an upload;
+    a sign-up."""
+    ld = librechat_data
+    at = at or datetime.now(UTC)
+    user = db.users.find_one({"emailVerified": True, "role": "USER"})
+    agent = db.agents.find_one({})
+    assert user is not None and agent is not None, "the generator wrote no user or agent"
+    uid = user["_id"]
+    conv = ld.make_conversation(uid, at, endpoint="openAI", model="gpt-4o", rng=rng)
+    cid = conv["conversationId"]
+    messages: list[dict[str, Any]] = []
+
+    def ask() -> dict[str, Any]:
+        parent = messages[-1]["messageId"] if messages else ld.NO_PARENT
+        msg = ld.make_message(uid, cid, at, by_user=True, rng=rng, parentMessageId=parent)
+        messages.append(msg)
+        return msg
+
+    def answer(**over: Any) -> dict[str, Any]:
+        over.setdefault("model", "gpt-4o")
+        over.setdefault("endpoint", "openAI")
+        msg = ld.make_message(uid, cid, at, by_user=False, rng=rng,
+                              parentMessageId=messages[-1]["messageId"], **over)
+        messages.append(msg)
+        return msg
+
+    ask()
+    failed = _tool_call(rng, "file_search")
+    failed["tool_call"]["output"] = "Error processing tool file_search: index not ready"
+    answer(content=[_tool_call(rng, "web_search"), _tool_call(rng, "search_mcp_brave"), failed,
+                    {"type": "text", "text": "Here is what I found."}],
+           feedback={"rating": "thumbsDown", "tag": "inaccurate", "_id": ObjectId()})
+    ask()
+    answer(content=[{"type": "text", "text": "Partial"},
+                    {"type": "error", "error": "429 rate limit exceeded"}], tokenCount=0)
+    ask()
+    answer(unfinished=True)
+    ask()
+    answer(model=None, endpoint=None, error=True, content=ld.MISSING, tokenCount=ld.MISSING,
+           text='{"type":"no_system_messages","info":"error"}')
+    conv["messages"] = [m["_id"] for m in messages]
+    agent_conv = ld.make_conversation(uid, at, endpoint="agents", model=None, rng=rng,
+                                      agent_id=agent["id"])
+    agent_question = ld.make_message(uid, agent_conv["conversationId"], at, by_user=True,
+                                     endpoint="agents", rng=rng)
+    agent_answer = ld.make_message(uid, agent_conv["conversationId"], at, by_user=False,
+                                   model=agent["id"], endpoint="agents", rng=rng,
+                                   parentMessageId=agent_question["messageId"],
+                                   content=[_tool_call(rng, "get_issue_mcp_github"),
+                                            {"type": "text", "text": "Done."}])
+    agent_conv["messages"] = [agent_question["_id"], agent_answer["_id"]]
+    db.conversations.insert_many([conv, agent_conv])
+    db.messages.insert_many([*messages, agent_question, agent_answer])
+    txns = []
+    for model, prompt, completion in (("gpt-4o", 900, 300), (agent["model"], 1500, 400)):
+        txns.append(ld.make_transaction(uid, at, "prompt", model, -prompt, rng=rng,
+                                        conversationId=cid))
+        txns.append(ld.make_transaction(uid, at, "completion", model, -completion, rng=rng,
+                                        conversationId=cid))
+    txns.append(ld.make_structured_prompt(uid, at, "claude-sonnet-4-20250514", 200, 100, 1200,
+                                          rng=rng, conversationId=cid))
+    db.transactions.insert_many(txns)
+    db.files.insert_one(ld.make_file(uid, at, rng=rng, conversationId=cid))
+    db.users.insert_one(ld.make_user(rng, at, provider="google"))
+
+
+def add_trouble(db: Database[Any], rng: random.Random, answers: int = 25) -> None:
+    """A burst that the usage alerts are about, at the current time: ``answers`` gpt-4o
+    answers with an error part, as many cut off (unfinished), and one completion of 6M tokens
+    (60 USD at gpt-4o's 10 USD per 1M)."""
+    ld = librechat_data
+    at = datetime.now(UTC)
+    user = db.users.find_one({"emailVerified": True, "role": "USER"})
+    assert user is not None
+    uid = user["_id"]
+    conv = ld.make_conversation(uid, at, endpoint="openAI", model="gpt-4o", rng=rng)
+    cid = conv["conversationId"]
+    replies = [ld.make_message(uid, cid, at, by_user=False, model="gpt-4o", rng=rng,
+                               content=[{"type": "error", "error": "502 bad gateway"}],
+                               tokenCount=0) for _ in range(answers)]
+    replies += [ld.make_message(uid, cid, at, by_user=False, model="gpt-4o", rng=rng,
+                                unfinished=True) for _ in range(answers)]
+    conv["messages"] = [m["_id"] for m in replies]
+    db.conversations.insert_one(conv)
+    db.messages.insert_many(replies)
+    db.transactions.insert_one(ld.make_transaction(uid, at, "completion", "gpt-4o", -6_000_000,
+                                                   rng=rng, conversationId=cid))
+
+
+def grafana_values(instance: str) -> dict[str, str]:
+    return {**GRAFANA_INTERVALS, "instance": instance, "job": SCRAPE_JOB,
+            "datasource": "prometheus"}
+
+
+@pytest.mark.timeout(240)
+def test_dashboard_and_alerts_on_real_prometheus(
+        mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClient[Any],
+        tmp_path: Path) -> None:
+    require_binary(NODE_EXPORTER_BINARY)
+    require_binary(PROMETHEUS_BINARY)
+    textfile_dir = tmp_path / "textfile"
+    textfile_dir.mkdir()
+    output = textfile_dir / "librechat.prom"
+    name = generated_database(mongo_client, seed=23)
+    db = mongo_client[name]
+    rng = random.Random(24)
+    job_args = ["--mongodb-uri", mongod.uri, "--mongodb-database", name,
+                "--output", str(output), "--state-file", str(tmp_path / "state" / "state.json")]
+
+    def job_run(*extra: str) -> None:
+        done = run_job([*job_args, *extra], cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+
+    try:
+        # History first: runs pretending to be 3, 2 and 1 minutes ago, with traffic between.
+        started = datetime.now(UTC)
+        for minutes_ago in (3, 2, 1):
+            at = started - timedelta(minutes=minutes_ago)
+            add_activity(db, rng, at=at - timedelta(seconds=20))
+            job_run("--now", at.isoformat())
+        job_run()
+        with NodeExporter(textfile_dir) as node, \
+                Prometheus([node.address], job=SCRAPE_JOB, rule_files=[RULES]) as prom:
+            scraped = node.scrape()
+            assert re.search(r"(?m)^node_textfile_scrape_error 0$", scraped), scraped[:2000]
+            assert re.search(r"(?m)^librechat_exporter_up 1$", scraped)
+            prom.wait_for(f'librechat_exporter_up{{instance="{node.address}"}}')
+            for _ in range(3):  # the job rewrites the file while Prometheus scrapes it
+                time.sleep(2.0)
+                add_activity(db, rng)
+                job_run()
+            # Documents of the current second are left to the next run: one more, later.
+            time.sleep(1.5)
+            job_run()
+            # What the last run wrote is what Prometheus holds, and every stored document was
+            # counted exactly once by the simulated and real-time runs (nothing was deleted).
+            written = output.read_text(encoding="utf-8")
+            for counter, collection in (("librechat_messages_total", db.messages),
+                                        ("librechat_conversations_total", db.conversations)):
+                line = re.search(rf"(?m)^{counter} (\S+)$", written)
+                assert line, f"{counter} missing from {output}"
+                value = float(line.group(1))
+                assert value == collection.count_documents({}), counter
+                prom.wait_for(f"{counter} == {value!r}", timeout=15)
+            # No counter went down while the job rewrote the file (Prometheus would read a reset).
+            counters = prom.query('count by (__name__) ({__name__=~"librechat_.+_total"})')
+            names = [r["metric"]["__name__"] for r in counters["data"]["result"]]
+            assert len(names) >= 10, names
+            assert [n for n in names if prom.series_count(f"resets({n}[10m]) > 0")] == []
+            # Enough samples after the last rewrite for rate() over 1m to see it.
+            prom.wait_for("count_over_time(librechat_exporter_up[1m]) >= 8")
+            check_panels(prom, grafana_values(node.address))
+            check_rules(prom, scraped=node.scrape())
+
+            # Trouble: every alert that can fire within seconds must match the real series.
+            time.sleep(1.5)  # the burst must not share a second with the last run
+            add_trouble(db, rng)
+            time.sleep(1.5)
+            job_run()
+            for alert in ("LibreChatModelErrorRateHigh", "LibreChatUnfinishedResponsesHigh",
+                          "LibreChatDailyCostHigh"):
+                wait_for_alert(prom, alert)
+            past = time.time() - 600
+            os.utime(output, (past, past))  # the job stopped writing 10 minutes ago
+            wait_for_alert(prom, "LibreChatTextfileStale")
+            broken = textfile_dir / "broken.prom"
+            broken.write_text("broken{label=\"x\" 1\n")
+            wait_for_alert(prom, "LibreChatTextfileScrapeError")
+            broken.unlink()
+            down = run_job([*job_args[2:], "--mongodb-uri",
+                            f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+                            # --timeout too: a run waits for MongoDB for the whole
+                            # --timeout, whatever --connect-timeout says.
+                            "--connect-timeout", "1", "--timeout", "2"], cwd=tmp_path)
+            assert down.returncode != 0, down.stderr
+            wait_for_alert(prom, "LibreChatExporterDown")
+            assert prom.series_count(dict(alert_rules())["LibreChatExporterSectionErrors"]) == 0
+            output.unlink()
+            wait_for_alert(prom, "LibreChatTextfileMissing")
+    finally:
+        mongo_client.drop_database(name)
+
+
+def wait_for_alert(prom: Prometheus, alert: str, timeout: float = 20.0) -> None:
+    """Block until the alert's expression returns series and Prometheus holds the alert
+    (pending: every rule waits ``for`` a while before it fires)."""
+    expr = dict(alert_rules())[alert]
+    prom.wait_for(expr, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = {a["labels"]["alertname"] for a in prom.api("alerts")["data"]["alerts"]}
+        if alert in active:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{alert}: the expression returns data but Prometheus holds no alert")
+
+
+def check_panels(prom: Prometheus, values: dict[str, str]) -> None:
+    """Every panel query parses, returns data, and its legend labels are on every series."""
+    problems: list[str] = []
+    targets = dashboard_targets(load_dashboard())
+    assert len(targets) >= 30
+    for title, target in targets:
+        expr = substitute(target["expr"], values)
+        answer = prom.query(expr)
+        if answer.get("status") != "success":
+            problems.append(f"{title}: {answer.get('error')} in {expr}")
+            continue
+        result = answer["data"]["result"]
+        if not result:
+            problems.append(f"{title}: no data for {expr}")
+            continue
+        for label in legend_labels(target.get("legendFormat", "")):
+            lacking = [s["metric"] for s in result if label not in s["metric"]]
+            if lacking:
+                problems.append(f"{title}: legend label {label!r} missing on {lacking[:2]}")
+    assert problems == [], "\n".join(problems)
+
+
+def check_rules(prom: Prometheus, scraped: str) -> None:
+    """Prometheus loaded every alert, evaluates it without error, and every series an alert
+    names exists; the node_exporter metrics the dashboard names exist too."""
+    expected = dict(alert_rules())
+    deadline = time.monotonic() + 20
+    while True:
+        groups = prom.api("rules", type="alert")["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        evaluated = all(not r.get("lastEvaluation", "").startswith("0001") for r in rules)
+        if evaluated or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {r["name"] for r in rules} == set(expected)
+    problems: list[str] = []
+    for rule in rules:
+        if rule["health"] != "ok":
+            problems.append(f"{rule['name']}: health {rule['health']}: {rule.get('lastError')}")
+        if rule["labels"].get("severity") not in ("critical", "warning", "info"):
+            problems.append(f"{rule['name']}: no severity label")
+        if not {"summary", "description"} <= set(rule["annotations"]):
+            problems.append(f"{rule['name']}: summary or description missing")
+        answer = prom.query(rule["query"])
+        if answer.get("status") != "success":
+            problems.append(f"{rule['name']}: {answer.get('error')}")
+        for name in metric_names(expected[rule["name"]]):
+            if prom.series_count(f'count({{__name__="{name}"}})') == 0:
+                problems.append(f"{rule['name']}: no series {name}")
+    node_metrics = {n for _, e in all_exprs() for n in metric_names(e) if n.startswith("node_")}
+    for name in node_metrics:
+        if not re.search(rf"(?m)^{name}[{{ ]", scraped):
+            problems.append(f"node_exporter does not export {name}")
+    assert problems == [], "\n".join(problems)
