@@ -1724,7 +1724,27 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             new_state["sections"][section.name] = section_state
             result.errors[section.name] = 0
         result.durations[section.name] = time.monotonic() - started
+    if settings.tenant_label:
+        try:
+            zero_fill_tenants(result.families, known_tenants(db))
+        except PyMongoError as exc:
+            if is_fatal(exc):
+                raise
+            log.warning("cannot list tenants for explicit zeros: %s", describe_error(exc))
     return result
+
+
+def known_tenants(db: Any) -> list[str]:
+    """The tenants of the user accounts (a small collection with a tenantId index)."""
+    return sorted({label_value(t) for t in db.users.distinct("tenantId") if t is not None})
+
+
+def zero_fill_tenants(families: list[Family], tenants: list[str]) -> None:
+    """Explicit zeros per known tenant, as an unlabeled family has its 0 without the label."""
+    for family in families:
+        if family.labels == ("tenant",):
+            for tenant in tenants:
+                family.samples.setdefault((tenant,), 0.0)
 
 
 def self_families(result: RunResult, settings: Settings, clock: Clock, total: float,
