@@ -674,7 +674,7 @@ IS_USER = {"$eq": ["$isCreatedByUser", True]}
 class Section:
     name: str
     compute: Callable[[Any, Clock, dict[str, Any], Settings], list[Family]]
-    refresh: str = "run"  # "run": every run; "slow": every --slow-interval; "daily": once a day
+    refresh: str = "run"  # "run": every run; "slow": every --slow-interval
 
 
 def tenant_of(row_id: Mapping[str, Any], settings: Settings) -> tuple[str, ...]:
@@ -711,6 +711,7 @@ TOOL_FAILED = {"$regexMatch": {
 
 def _tool_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
     pipeline = [
+        {"$match": {"content.type": "tool_call"}},
         {"$project": {"content": 1, "tenantId": 1}},
         {"$unwind": "$content"},
         {"$match": {"content.type": "tool_call"}},
@@ -796,9 +797,20 @@ def count_tool_calls(db: Any, match: Match, counters: Counters, settings: Settin
     counters.add_capped("librechat_tool_call_errors_total", failed, ((0,), (1,)))
 
 
+ACTIVITY_HORIZON = 32 * 86400  # seconds: the longest unique-user window, 30 days or a month
+
+
+def ends_before(match: Match, seconds: float) -> bool:
+    """True for a first-count chunk whose documents are all older than `seconds`."""
+    upper = match.get("_id", {}).get("$lt") if isinstance(match.get("_id"), dict) else None
+    return isinstance(upper, ObjectId) and upper.generation_time.timestamp() <= seconds
+
+
 def update_last_active(db: Any, match: Match, state: dict[str, Any], clock: Clock) -> None:
     """Per user, the newest message time: one map serves every unique-user window."""
     last: dict[str, float] = state.setdefault("last_active", {})
+    if ends_before(match, clock.epoch - ACTIVITY_HORIZON):
+        return  # a first count's old chunk: nobody in it is recent enough to matter
     for row in _last_active_rows(db, match, clock):
         user, when = row["_id"], as_utc(row["last"])
         if isinstance(user, ObjectId):
@@ -806,7 +818,7 @@ def update_last_active(db: Any, match: Match, state: dict[str, Any], clock: Cloc
         if not isinstance(user, str) or when is None:
             continue
         last[user] = max(last.get(user, 0.0), when.timestamp())
-    oldest = clock.epoch - 32 * 86400  # the longest window: 30 days or the calendar month
+    oldest = clock.epoch - ACTIVITY_HORIZON
     for user in [u for u, t in last.items() if t < oldest]:
         del last[user]
 
@@ -1192,44 +1204,58 @@ def registration_families(db: Any, clock: Clock, state: dict[str, Any],
     ]
 
 
-# ---- daily statistics over the last N complete local days (refreshed once a day)
+# ---- daily statistics over the last N complete local days (each day computed once)
 
 
-def day_index_expr(boundaries: list[datetime]) -> dict[str, Any]:
-    """The index of the local day a createdAt falls in, from Python-computed UTC bounds."""
-    return {"$switch": {"branches": [
-        {"case": {"$lt": ["$createdAt", boundaries[i + 1]]}, "then": i}
-        for i in range(len(boundaries) - 1)], "default": -1}}
+def day_summary(db: Any, clock: Clock, day: date) -> dict[str, Any]:
+    """One complete local day: distinct users, messages sent per user, assistant messages per
+    model. Kept in the state: a finished day does not change, so it is read once."""
+    match = {"$match": {"createdAt": {"$gte": clock.day_start(day),
+                                      "$lt": clock.day_start(day + timedelta(days=1))}}}
+    users, sent = 0, {}
+    for row in db.messages.aggregate([match, {"$group": {
+            "_id": "$user", "sent": {"$sum": {"$cond": [IS_USER, 1, 0]}}}}]):
+        if isinstance(row["_id"], (str, ObjectId)):
+            users += 1
+            if row["sent"]:
+                key = str(int(row["sent"]))
+                sent[key] = sent.get(key, 0) + 1
+    models: dict[str, float] = {}
+    for row in db.messages.aggregate([match, {"$match": {"isCreatedByUser": {"$ne": True}}},
+                                      {"$group": {"_id": "$model", "n": {"$sum": 1}}}]):
+        model = model_label(row["_id"])
+        models[model] = models.get(model, 0.0) + number(row["n"])
+    return {"users": users, "sent": sent, "models": models}
 
 
 def daily_families(db: Any, clock: Clock, state: dict[str, Any],
                    settings: Settings) -> list[Family]:
-    """Yesterday, average and population stddev over the last N complete local days."""
-    days = settings.daily_days
+    """Yesterday, average and population stddev over the last N complete local days.
+
+    Each day is summarised once, newest first, while the run's budget lasts; the families
+    appear once every day of the window is summarised (a first run on a large database takes
+    a few runs). Only counts are kept, no user ids.
+    """
+    if state.get("timezone") != settings.timezone:
+        state.update(timezone=settings.timezone, days={})
     today = clock.today()
-    bounds = [clock.day_start(today - timedelta(days=days - i)) for i in range(days + 1)]
-    match = {"$match": {"createdAt": {"$gte": bounds[0], "$lt": bounds[-1]}}}
-    users_per_day: list[set[str]] = [set() for _ in range(days)]
-    sent: list[float] = []
-    for row in db.messages.aggregate([match, {"$group": {
-            "_id": {"user": "$user", "day": day_index_expr(bounds)},
-            "sent": {"$sum": {"$cond": [IS_USER, 1, 0]}}}}], allowDiskUse=True):
-        day, user = row["_id"].get("day"), row["_id"].get("user")
-        if not isinstance(day, int) or day < 0 or not isinstance(user, (str, ObjectId)):
-            continue
-        users_per_day[day].add(str(user))
-        if row["sent"]:
-            sent.append(float(row["sent"]))
+    window = [(today - timedelta(days=n)).isoformat() for n in range(settings.daily_days, 0, -1)]
+    cached: dict[str, Any] = {d: v for d, v in state.get("days", {}).items() if d in window}
+    for day in reversed(window):
+        if day not in cached and time.monotonic() < clock.deadline:
+            cached[day] = day_summary(db, clock, date.fromisoformat(day))
+    state["days"] = cached
+    state["progress"] = len(cached) / len(window)
+    if len(cached) < len(window):
+        return []
+    summaries = [cached[d] for d in window]
+    sent = [float(k) for s in summaries for k, n in s["sent"].items() for _ in range(n)]
     per_model: dict[str, list[float]] = {}
-    for row in db.messages.aggregate([match, {"$match": {"isCreatedByUser": {"$ne": True}}},
-                                      {"$group": {"_id": {"model": "$model",
-                                                          "day": day_index_expr(bounds)},
-                                                  "n": {"$sum": 1}}}], allowDiskUse=True):
-        day = row["_id"].get("day")
-        if isinstance(day, int) and day >= 0:
-            series = per_model.setdefault(model_label(row["_id"].get("model")), [0.0] * days)
-            series[day] += float(row["n"])
-    return daily_user_families(users_per_day, sent, days) + daily_model_families(
+    for index, summary in enumerate(summaries):
+        for model, n in summary["models"].items():
+            per_model.setdefault(model, [0.0] * len(window))[index] += n
+    return daily_user_families([float(s["users"]) for s in summaries], sent,
+                               settings.daily_days) + daily_model_families(
         per_model, settings.label_limit)
 
 
@@ -1239,9 +1265,7 @@ def _mean_stddev(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values)
 
 
-def daily_user_families(users_per_day: list[set[str]], sent: list[float],
-                        days: int) -> list[Family]:
-    counts = [float(len(users)) for users in users_per_day]
+def daily_user_families(counts: list[float], sent: list[float], days: int) -> list[Family]:
     users_mean, users_sd = _mean_stddev(counts)
     sent_mean, sent_sd = _mean_stddev(sent)
     window = f"over the last {days} complete local days"
@@ -1494,7 +1518,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("conversations", conversation_families),
     Section("files", file_families),
     Section("registrations", registration_families),
-    Section("daily", daily_families, refresh="daily"),
+    Section("daily", daily_families),
     Section("users", user_families, refresh="slow"),
     Section("sessions", session_families, refresh="slow"),
     Section("balances", balance_families, refresh="slow"),
@@ -1567,7 +1591,11 @@ def _well_formed_section(section: Any) -> bool:
             and all(isinstance(i, str) and ObjectId.is_valid(i) for i in stream.get("seen", []))
             and _well_formed_backfill(stream.get("backfill", {"target": 0, "cursor": None}))
             and isinstance(last, dict) and all(_is_number(v) for v in last.values())
-            and isinstance(section.get("families", []), list))
+            and isinstance(section.get("families", []), list)
+            and isinstance(section.get("days", {}), dict) and all(
+                isinstance(d, dict) and _is_number(d.get("users"))
+                and isinstance(d.get("sent"), dict) and isinstance(d.get("models"), dict)
+                for d in section.get("days", {}).values()))
 
 
 def _well_formed_staged(staged: Any) -> bool:
@@ -1677,8 +1705,6 @@ def refresh_due(section: Section, cached: Mapping[str, Any], clock: Clock,
         return True
     if cached.get("config") != config_key(settings):
         return True
-    if section.refresh == "daily":
-        return cached.get("day") != clock.today().isoformat()
     age = clock.epoch - cached.get("refreshed_at", 0.0)
     return not 0 <= age < settings.slow_interval  # a clock set back refreshes too
 
@@ -1697,7 +1723,7 @@ def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
     families = section.compute(db, clock, state, settings)
     if section.refresh != "run":
         state.update(families=[f.to_json() for f in families], refreshed_at=clock.epoch,
-                     day=clock.today().isoformat(), config=config_key(settings))
+                     config=config_key(settings))
     return families, state
 
 
@@ -1785,6 +1811,8 @@ def self_families(result: RunResult, settings: Settings, clock: Clock, total: fl
         if isinstance(stream, dict):
             job = stream.get("backfill")
             progress.samples[(name,)] = float(job.get("progress", 0.0)) if job else 1.0
+        elif isinstance(section_state, dict) and _is_number(section_state.get("progress")):
+            progress.samples[(name,)] = float(section_state["progress"])
     fams.append(progress)
     if last_success is not None:
         fams.insert(1, Family("librechat_exporter_last_success_timestamp_seconds", "gauge",
