@@ -1130,26 +1130,31 @@ def _created_rows(coll: Any, match: Match, fields: Mapping[str, Any], settings: 
                                                **accumulators}}])
 
 
-def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
-                          settings: Settings) -> list[Family]:
-    """Conversations created, counted once each, by endpoint."""
+def _created_by_label(coll: Any, state: dict[str, Any], clock: Clock, settings: Settings,
+                      label: str, total: tuple[str, str], by: tuple[str, str]) -> list[Family]:
+    """Documents created, counted once each: a total and a split by one document field."""
     def count_chunk(match: Match, counters: Counters) -> None:
         rows: dict[tuple[str, ...], float] = {}
-        for row in _created_rows(db.conversations, match, {"endpoint": "$endpoint"}, settings):
-            key = (label_value(row["_id"].get("endpoint")), *tenant_of(row["_id"], settings))
+        for row in _created_rows(coll, match, {label: f"${label}"}, settings):
+            key = (label_value(row["_id"].get(label)), *tenant_of(row["_id"], settings))
             rows[key] = rows.get(key, 0.0) + number(row["n"])
-            counters.add("librechat_conversations_total", key[1:], number(row["n"]))
-        counters.add_capped("librechat_endpoint_conversations_total", rows)
+            counters.add(total[0], key[1:], number(row["n"]))
+        counters.add_capped(by[0], rows)
 
-    counters = count_new(db.conversations, state, clock, settings, count_chunk)
+    counters = count_new(coll, state, clock, settings, count_chunk)
     if counters is None:
         return []
     t = tenant_labels(settings)
-    return [
-        counters.family("librechat_conversations_total", "Conversations created.", t),
-        counters.family("librechat_endpoint_conversations_total",
-                        "Conversations created, by endpoint.", ("endpoint", *t)),
-    ]
+    return [counters.family(total[0], total[1], t), counters.family(by[0], by[1], (label, *t))]
+
+
+def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
+                          settings: Settings) -> list[Family]:
+    """Conversations created, counted once each, by endpoint."""
+    return _created_by_label(
+        db.conversations, state, clock, settings, "endpoint",
+        ("librechat_conversations_total", "Conversations created."),
+        ("librechat_endpoint_conversations_total", "Conversations created, by endpoint."))
 
 
 def file_families(db: Any, clock: Clock, state: dict[str, Any],
@@ -1185,23 +1190,10 @@ def file_families(db: Any, clock: Clock, state: dict[str, Any],
 def registration_families(db: Any, clock: Clock, state: dict[str, Any],
                           settings: Settings) -> list[Family]:
     """User accounts created, counted once each (users have no createdAt index: `_id`)."""
-    def count_chunk(match: Match, counters: Counters) -> None:
-        rows: dict[tuple[str, ...], float] = {}
-        for row in _created_rows(db.users, match, {"provider": "$provider"}, settings):
-            key = (label_value(row["_id"].get("provider")), *tenant_of(row["_id"], settings))
-            rows[key] = rows.get(key, 0.0) + number(row["n"])
-            counters.add("librechat_registered_users_total", key[1:], number(row["n"]))
-        counters.add_capped("librechat_registrations_total", rows)
-
-    counters = count_new(db.users, state, clock, settings, count_chunk)
-    if counters is None:
-        return []
-    t = tenant_labels(settings)
-    return [
-        counters.family("librechat_registered_users_total", "User accounts created.", t),
-        counters.family("librechat_registrations_total", "User accounts created, by auth "
-                        "provider.", ("provider", *t)),
-    ]
+    return _created_by_label(
+        db.users, state, clock, settings, "provider",
+        ("librechat_registered_users_total", "User accounts created."),
+        ("librechat_registrations_total", "User accounts created, by auth provider."))
 
 
 # ---- daily statistics over the last N complete local days (each day computed once)
