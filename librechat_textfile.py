@@ -78,9 +78,13 @@ AGENT_SUFFIX = re.compile(r"____\d+$")
 # Parallel "added convo" responses carry the agent id with a `____N` suffix (LibreChat 0.8.2+).
 PERSONAL = re.compile(
     r"[^@\s]+@[^@\s]+\.[^@\s]+"  # an e-mail address
-    r"|^[0-9a-fA-F]{24}$"  # a user / document ObjectId
-    r"|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"  # a UUID
+    r"|(?<![0-9a-fA-F])[0-9a-fA-F]{24}(?![0-9a-fA-F])"  # a user or document ObjectId
+    r"|(?<![0-9a-fA-F])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+    r"-[0-9a-fA-F]{12}(?![0-9a-fA-F])"  # a UUID (conversation and message ids)
 )
+PERSONAL_WHOLE = re.compile(rf"(?:{PERSONAL.pattern})+")
+# Ids and addresses inside a label value are replaced by 'redacted'; a value that is nothing
+# but one becomes 'redacted' as a whole.
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_USAGE, EXIT_LOCKED = 0, 1, 3, 2, 75
 USD_PER_CREDIT = 1e-6  # LibreChat: 1,000,000 token credits = 1 USD
 
@@ -320,6 +324,11 @@ def configure_logging(settings: Settings) -> None:
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(settings.logging_level.upper())
+    # pymongo's warnings (an unknown URI option, say) in the same format, not as raw stderr.
+    logging.captureWarnings(True)
+    warnings_log = logging.getLogger("py.warnings")
+    warnings_log.handlers[:] = [handler]
+    warnings_log.propagate = False
 
 
 def describe_error(exc: BaseException) -> str:
@@ -380,12 +389,15 @@ def label_value(value: Any) -> str:
     if not isinstance(value, str):
         value = json.dumps(value, default=str, sort_keys=True) if isinstance(
             value, (dict, list)) else str(value)
-    cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
+    # Only a bounded prefix is examined: the patterns below backtrack, and a 100k-character
+    # model name must not stall a run. The margin keeps an id cut by the cap recognisable.
+    head = value[:LABEL_MAX_CHARS * 4]
+    cleaned = "".join(ch for ch in head if unicodedata.category(ch)[0] != "C").strip()
     if not cleaned:
         return UNKNOWN
-    if PERSONAL.search(cleaned):
+    if PERSONAL_WHOLE.fullmatch(cleaned):
         return REDACTED
-    return cleaned[:LABEL_MAX_CHARS]
+    return PERSONAL.sub(REDACTED, cleaned)[:LABEL_MAX_CHARS]
 
 
 def model_label(value: Any) -> str:
@@ -1473,8 +1485,12 @@ def collection_families(db: Any, clock: Clock, state: dict[str, Any],
                  ("collection",))
     present = set(db.list_collection_names())
     for name in LIBRECHAT_COLLECTIONS:
-        fam.samples[(name,)] = float(db[name].estimated_document_count()) if (
-            name in present) else 0.0
+        try:
+            fam.samples[(name,)] = float(db[name].estimated_document_count()) if (
+                name in present) else 0.0
+        except OperationFailure as exc:
+            if exc.code != 13:  # a collection this user may not read is left out, not fatal
+                raise
     return [fam]
 
 
@@ -1565,47 +1581,90 @@ def _is_number(value: Any) -> bool:
         value)
 
 
+def _label_key(key: Any) -> bool:
+    try:
+        labels = json.loads(key)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(labels, list) and all(isinstance(v, str) for v in labels)
+
+
+def _dict_of(value: Any, check: Callable[[Any, Any], bool]) -> bool:
+    return isinstance(value, dict) and all(check(k, v) for k, v in value.items())
+
+
+def _totals(value: Any) -> bool:
+    return _dict_of(value, lambda k, v: _label_key(k) and _is_number(v))
+
+
+def _stream(value: Any) -> bool:
+    job = value.get("backfill", {"target": 0, "cursor": None}) if isinstance(value, dict) \
+        else None
+    return (isinstance(value, dict) and set(value) <= {"horizon", "seen", "backfill"}
+            and (value.get("horizon") is None or _is_number(value["horizon"]))
+            and isinstance(value.get("seen", []), list)
+            and all(isinstance(i, str) and ObjectId.is_valid(i) for i in value.get("seen", []))
+            and isinstance(job, dict) and _is_number(job.get("target"))
+            and (job.get("cursor") is None or (isinstance(job["cursor"], str)
+                                                and ObjectId.is_valid(job["cursor"])))
+            and _is_number(job.get("progress", 0)))
+
+
+def _family_json(value: Any) -> bool:
+    if not isinstance(value, dict) or not isinstance(value.get("labels"), list):
+        return False
+    width = len(value["labels"]) + 1
+    return (isinstance(value.get("name"), str) and value.get("kind") in ("counter", "gauge")
+            and isinstance(value.get("help"), str)
+            and all(isinstance(v, str) for v in value["labels"])
+            and isinstance(value.get("samples"), list)
+            and all(isinstance(row, list) and len(row) == width and _is_number(row[-1])
+                    and all(isinstance(v, str) for v in row[:-1]) for row in value["samples"]))
+
+
+def _day(value: Any) -> bool:
+    return (isinstance(value, dict) and _is_number(value.get("users"))
+            and _dict_of(value.get("sent"), lambda k, v: str(k).isdigit() and _is_number(v))
+            and _dict_of(value.get("models"), lambda k, v: isinstance(k, str) and _is_number(v)))
+
+
+SECTION_STATE: dict[str, Callable[[Any], bool]] = {
+    # Every key a section keeps, with the shape it must have; anything else is corruption.
+    "counters": lambda v: _dict_of(v, lambda k, f: isinstance(k, str) and _totals(f)),
+    "slots": lambda v: _dict_of(v, lambda k, f: _dict_of(
+        f, lambda g, slots: isinstance(slots, list)
+        and all(isinstance(x, str) for x in slots))),
+    "staged": lambda v: _dict_of(v, lambda k, f: isinstance(f, dict)
+                                 and isinstance(f.get("groups"), list)
+                                 and all(isinstance(g, list) and all(isinstance(i, int)
+                                                                      for i in g)
+                                         for g in f["groups"]) and _totals(f.get("rows"))),
+    "stream": _stream,
+    "stream_transactions": _stream,
+    "stream_messages": _stream,
+    "source": lambda v: v in ("transactions", "messages"),
+    "last_active": lambda v: _dict_of(v, lambda k, t: isinstance(k, str) and _is_number(t)),
+    "families": lambda v: isinstance(v, list) and all(_family_json(f) for f in v),
+    "refreshed_at": _is_number,
+    "config": lambda v: isinstance(v, str),
+    "days": lambda v: _dict_of(v, lambda k, d: isinstance(k, str) and _day(d)),
+    "timezone": lambda v: isinstance(v, str),
+    "progress": _is_number,
+}
+
+
 def _well_formed_section(section: Any) -> bool:
     """The shapes the sections read back; anything else would fail them on every run."""
-    if not isinstance(section, dict):
-        return False
-    counters, slots = section.get("counters", {}), section.get("slots", {})
-    stream, last = section.get("stream", {}), section.get("last_active", {})
-    return (isinstance(counters, dict) and all(
-                isinstance(f, dict) and all(isinstance(k, str) and _is_number(v)
-                                            for k, v in f.items()) for f in counters.values())
-            and isinstance(slots, dict) and all(
-                isinstance(f, dict) and all(isinstance(v, list) for v in f.values())
-                for f in slots.values())
-            and _well_formed_staged(section.get("staged", {}))
-            and isinstance(stream, dict)
-            and (stream.get("horizon") is None or _is_number(stream["horizon"]))
-            and all(isinstance(i, str) and ObjectId.is_valid(i) for i in stream.get("seen", []))
-            and _well_formed_backfill(stream.get("backfill", {"target": 0, "cursor": None}))
-            and isinstance(last, dict) and all(_is_number(v) for v in last.values())
-            and isinstance(section.get("families", []), list)
-            and isinstance(section.get("days", {}), dict) and all(
-                isinstance(d, dict) and _is_number(d.get("users"))
-                and isinstance(d.get("sent"), dict) and isinstance(d.get("models"), dict)
-                for d in section.get("days", {}).values()))
-
-
-def _well_formed_staged(staged: Any) -> bool:
-    return isinstance(staged, dict) and all(
-        isinstance(f, dict) and isinstance(f.get("groups"), list)
-        and isinstance(f.get("rows"), dict) and all(_is_number(v) for v in f["rows"].values())
-        for f in staged.values())
-
-
-def _well_formed_backfill(job: Any) -> bool:
-    return isinstance(job, dict) and _is_number(job.get("target")) and (
-        job.get("cursor") is None or ObjectId.is_valid(job["cursor"]))
+    return isinstance(section, dict) and all(
+        key in SECTION_STATE and SECTION_STATE[key](value) for key, value in section.items())
 
 
 def well_formed(state: Mapping[str, Any]) -> bool:
     sections = state.get("sections")
-    return isinstance(sections, dict) and all(
-        _well_formed_section(v) for v in sections.values())
+    last = state.get("last_success")
+    return (isinstance(sections, dict) and all(isinstance(k, str) for k in sections)
+            and all(_well_formed_section(v) for v in sections.values())
+            and (last is None or _is_number(last)))
 
 
 def _set_aside(path: str, why: str, readonly: bool) -> dict[str, Any]:
@@ -1622,8 +1681,8 @@ def _set_aside(path: str, why: str, readonly: bool) -> dict[str, Any]:
     return empty_state()
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` so that a reader sees the old file or the new, never a part.
+def stage_file(path: str, data: bytes, mode: int = 0o644) -> str:
+    """Write `data` to a temp file beside `path`, flushed to disk; `commit_file` publishes it.
 
     The temp file sits in the same directory (rename is atomic only within one filesystem),
     its name does not end in .prom (node_exporter would read it), and its mode is set
@@ -1638,17 +1697,35 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
+    except BaseException:
+        discard_file(tmp)
+        raise
+    return tmp
+
+
+def commit_file(tmp: str, path: str) -> None:
+    """Rename the staged file over `path`: a reader sees the old file or the new, never a part."""
+    try:
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        discard_file(tmp)
         raise
     with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
+        dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def discard_file(tmp: str | None) -> None:
+    if tmp:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    commit_file(stage_file(path, data, mode), path)
 
 
 def remove_stale_temps(path: str) -> None:
@@ -1833,8 +1910,15 @@ def render(families: list[Family]) -> bytes:
 # Process: lock, deadline, client, output
 
 
-class Interrupted(Exception):
-    """SIGTERM (systemd's or timeout's) or the watchdog alarm ended the run."""
+class LockUnavailable(JobError):
+    """The lock file cannot be opened (a read-only or missing state directory)."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM (systemd's or timeout's) or the watchdog alarm ended the run.
+
+    A BaseException, so that the per-section `except Exception` cannot swallow it.
+    """
 
 
 def _interrupt(signum: int, _frame: Any) -> None:
@@ -1852,7 +1936,8 @@ def job_lock(settings: Settings) -> Iterator[bool]:
         os.makedirs(directory, exist_ok=True)
         fd = os.open(settings.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise JobError(f"cannot open lock file {settings.lock_file}: {exc.strerror}") from exc
+        raise LockUnavailable(f"cannot open lock file {settings.lock_file}: "
+                              f"{exc.strerror}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1882,9 +1967,17 @@ def mongo_client(settings: Settings) -> pymongo.MongoClient:
         unicode_decode_error_handler="replace", retryReads=True)
 
 
+def checked_client(settings: Settings) -> pymongo.MongoClient:
+    """The client, or one clear error for a URI pymongo rejects outside its own errors."""
+    try:
+        return mongo_client(settings)
+    except (ValueError, TypeError, OSError) as exc:
+        raise JobError(f"invalid MONGODB_URI: {exc}") from exc
+
+
 def collect_from_mongo(settings: Settings, clock: Clock,
                        state: dict[str, Any]) -> RunResult:
-    client = mongo_client(settings)
+    client = checked_client(settings)
     try:
         db = client[settings.mongodb_database]
         # Inside pymongo.timeout() server selection waits for the whole remaining --timeout;
@@ -1916,39 +2009,81 @@ def run_job(settings: Settings) -> int:
                   deadline=started + settings.timeout * BACKFILL_SHARE)
     if not settings.stdout:
         check_output_dir(settings.output)
-    with job_lock(settings) as acquired:
-        if not acquired:
-            log.warning("another run holds %s; this one exits without touching anything",
-                        settings.lock_file)
-            return EXIT_LOCKED
+    try:
+        with job_lock(settings) as acquired:
+            if not acquired:
+                log.warning("another run holds %s; this one exits without touching anything",
+                            settings.lock_file)
+                return EXIT_LOCKED
+            return locked_run(settings, clock, started)
+    except LockUnavailable as exc:
+        # Without a lock the run cannot be trusted with the state, but node_exporter must
+        # stop serving the last numbers as if all were well.
+        return write_failure(settings, clock, started, {}, str(exc))
+
+
+def locked_run(settings: Settings, clock: Clock, started: float) -> int:
+    """Collect, then publish: stage the .prom, save the state, rename the .prom into place.
+
+    Staging first means a full or failing output disk leaves the state as it was; the rename
+    is the only step after the state is saved.
+    """
+    if not settings.stdout:
+        remove_stale_temps(settings.output)
+        remove_stale_temps(settings.state_file)
+    state: dict[str, Any] = {}
+    pending: str | None = None
+    try:
+        state = load_state(settings.state_file, readonly=settings.stdout)
+        result = collect_from_mongo(settings, clock, state)
+        signal.alarm(0)
+        partial = any(result.errors.values())
+        last_success = state.get("last_success") if partial else time.time()
+        result.state["last_success"] = last_success
+        data = render(result.families + self_families(
+            result, settings, clock, time.monotonic() - started, last_success))
         if not settings.stdout:
-            remove_stale_temps(settings.output)
-            remove_stale_temps(settings.state_file)
-        state: dict[str, Any] = {}
-        try:
-            state = load_state(settings.state_file, readonly=settings.stdout)
-            result = collect_from_mongo(settings, clock, state)
-            signal.alarm(0)
-            partial = any(result.errors.values())
-            last_success = state.get("last_success") if partial else time.time()
-            result.state["last_success"] = last_success
-            data = render(result.families + self_families(
-                result, settings, clock, time.monotonic() - started, last_success))
-            if not settings.stdout:
-                save_state(settings.state_file, result.state)
-        except (PyMongoError, Interrupted, JobError) as exc:
-            signal.alarm(0)
-            reason = describe_error(exc) if isinstance(exc, PyMongoError) else str(exc)
-            log.error("run failed, wrote up=0 and kept the state file: %s", reason)
-            failed = RunResult([], state, False, {}, {})
-            write_output(settings, render(self_families(
-                failed, settings, clock, time.monotonic() - started,
-                state.get("last_success"))))
-            return EXIT_FAILED
+            pending = stage_output(settings.output, data)
+            save_state(settings.state_file, result.state)
+    except (PyMongoError, Interrupted, JobError) as exc:
+        discard_file(pending)
+        reason = describe_error(exc) if isinstance(exc, PyMongoError) else str(exc)
+        return write_failure(settings, clock, started, state, reason)
+    if pending:
+        commit_file(pending, settings.output)
+    else:
         write_output(settings, data)
     log.info("wrote %d families in %.2f s%s", len(result.families),
              time.monotonic() - started, " (some sections failed)" if partial else "")
     return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def write_failure(settings: Settings, clock: Clock, started: float,
+                  state: Mapping[str, Any], reason: str) -> int:
+    """The self-metrics alone with up 0, so that no stale business number is served."""
+    signal.alarm(0)
+    where = mongo_hosts(settings.mongodb_uri)
+    log.error("run failed (MongoDB %s), wrote up=0 and kept the state file: %s", where, reason)
+    failed = RunResult([], dict(state), False, {}, {})
+    write_output(settings, render(self_families(
+        failed, settings, clock, time.monotonic() - started, state.get("last_success"))))
+    return EXIT_FAILED
+
+
+def mongo_hosts(uri: str) -> str:
+    """The hosts of the URI, for the log (never the credentials)."""
+    try:
+        nodes = pymongo.uri_parser.parse_uri(uri, validate=False, warn=True)["nodelist"]
+    except Exception:
+        return "(unparsable URI)"
+    return ",".join(f"{host}:{port}" for host, port in nodes)
+
+
+def stage_output(path: str, data: bytes) -> str:
+    try:
+        return stage_file(path, data)
+    except OSError as exc:
+        raise JobError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -1991,7 +2126,11 @@ def index_present(db: Any, wanted: WantedIndex) -> bool:
 
 def run_indexes(settings: Settings) -> int:
     """Print each wanted index as present or missing; with --create, make the job's own."""
-    client = mongo_client(settings)
+    try:
+        client = checked_client(settings)
+    except JobError as exc:
+        log.error("indexes: %s", exc)
+        return EXIT_FAILED
     try:
         with pymongo.timeout(settings.timeout):
             db = client[settings.mongodb_database]

@@ -41,6 +41,9 @@ LIBRECHAT_COLLECTIONS = (
     "sessions", "sharedlinks", "skills", "toolcalls", "transactions", "users",
 )
 
+ID_IN_TEXT_RE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{24}(?![0-9a-fA-F])")
+UUID_IN_TEXT_RE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                             r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9a-fA-F])")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 HEX24_RE = re.compile(r"[0-9a-fA-F]{24}")
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
@@ -193,14 +196,22 @@ def label(value: Any) -> str:
     else:
         text = str(value)
     kept = []
-    for ch in text:
+    for ch in text[:400]:  # only the first 400 characters are looked at
         if not unicodedata.category(ch).startswith("C"):
             kept.append(ch)
     text = "".join(kept).strip()
     if text == "":
         return "unknown"
-    if EMAIL_RE.search(text) or HEX24_RE.fullmatch(text) or UUID_RE.fullmatch(text):
+    # E-mail addresses, 24-hex ids and UUIDs anywhere in the value become 'redacted'; a value
+    # made of nothing else is 'redacted' as a whole.
+    personal = [EMAIL_RE, ID_IN_TEXT_RE, UUID_IN_TEXT_RE]
+    rest = text
+    for pattern in personal:
+        rest = pattern.sub("", rest)
+    if rest == "":
         return "redacted"
+    for pattern in personal:
+        text = pattern.sub("redacted", text)
     return text[:100]
 
 
