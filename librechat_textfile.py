@@ -2062,11 +2062,15 @@ def write_failure(settings: Settings, clock: Clock, started: float,
                   state: Mapping[str, Any], reason: str) -> int:
     """The self-metrics alone with up 0, so that no stale business number is served."""
     signal.alarm(0)
-    where = mongo_hosts(settings.mongodb_uri)
-    log.error("run failed (MongoDB %s), wrote up=0 and kept the state file: %s", where, reason)
     failed = RunResult([], dict(state), False, {}, {})
-    write_output(settings, render(self_families(
-        failed, settings, clock, time.monotonic() - started, state.get("last_success"))))
+    try:
+        write_output(settings, render(self_families(
+            failed, settings, clock, time.monotonic() - started, state.get("last_success"))))
+        wrote = "wrote up=0"
+    except JobError as exc:
+        wrote = f"could not write up=0 either ({exc})"
+    log.error("run failed (MongoDB %s), %s and kept the state file: %s",
+              mongo_hosts(settings.mongodb_uri), wrote, reason)
     return EXIT_FAILED
 
 
