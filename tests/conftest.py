@@ -52,6 +52,9 @@ from tests.mongod import (  # noqa: E402  (needs the sys.path entry above)
     server_from_env,
 )
 
+# The fault tests' measured figures, printed as the README's "Reliability" table at the end.
+pytest_plugins = ["tests.reliability_plugin"]
+
 # MongoDB database names are limited to 64 bytes; keep room for the random suffix.
 DB_NAME_PREFIX_LEN = 40
 
