@@ -1564,15 +1564,19 @@ def load_state(path: str, readonly: bool = False) -> dict[str, Any]:
     try:
         state = json.loads(raw)
         version = state["version"]
-        if not isinstance(version, int) or not well_formed(state):
+        if not isinstance(version, int) or isinstance(version, bool):
             raise TypeError("malformed")
     except (ValueError, KeyError, TypeError):
         return _set_aside(path, "is corrupt", readonly)
     if version > STATE_VERSION:
+        # Checked before the shape: a newer version may keep other shapes, and its file
+        # must survive a downgrade.
         raise JobError(f"state file {path} is from a newer version ({version} > "
                        f"{STATE_VERSION}); refusing to overwrite it")
     if version < STATE_VERSION:
         return _set_aside(path, f"is from an older version ({version})", readonly)
+    if not well_formed(state):
+        return _set_aside(path, "is corrupt", readonly)
     return state
 
 
