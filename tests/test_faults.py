@@ -571,7 +571,8 @@ def test_output_disk_full(db: Database[Any], mongod: Any, tmp_path: Path,
     assert_no_secret(run.stdout, run.stderr)
     record_failed(reliability, "output directory full (64 KiB tmpfs filled)", run,
                   "exit 1; ERROR 'No space left on device'; old .prom intact, no temp left",
-                  "old .prom intact; state ADVANCED (job bug)")
+                  "old .prom intact; state unchanged (the .prom is staged before the state "
+                  "is saved)")
 
 
 def test_output_disk_full_keeps_the_state(db: Database[Any], mongod: Any,
