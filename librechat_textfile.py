@@ -1253,7 +1253,10 @@ def daily_families(db: Any, clock: Clock, state: dict[str, Any],
     if len(cached) < len(window):
         return []
     summaries = [cached[d] for d in window]
-    sent = [float(k) for s in summaries for k, n in s["sent"].items() for _ in range(n)]
+    sent: dict[float, float] = {}
+    for summary in summaries:
+        for count, users in summary["sent"].items():
+            sent[float(count)] = sent.get(float(count), 0.0) + users
     per_model: dict[str, list[float]] = {}
     for index, summary in enumerate(summaries):
         for model, n in summary["models"].items():
@@ -1269,9 +1272,19 @@ def _mean_stddev(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values)
 
 
-def daily_user_families(counts: list[float], sent: list[float], days: int) -> list[Family]:
+def _weighted_mean_stddev(histogram: Mapping[float, float]) -> tuple[float, float]:
+    """Mean and population stddev of values given as {value: how many times}."""
+    total = sum(histogram.values())
+    if not total:
+        return 0.0, 0.0
+    mean = sum(v * n for v, n in histogram.items()) / total
+    return mean, math.sqrt(sum(n * (v - mean) ** 2 for v, n in histogram.items()) / total)
+
+
+def daily_user_families(counts: list[float], sent: Mapping[float, float],
+                        days: int) -> list[Family]:
     users_mean, users_sd = _mean_stddev(counts)
-    sent_mean, sent_sd = _mean_stddev(sent)
+    sent_mean, sent_sd = _weighted_mean_stddev(sent)
     window = f"over the last {days} complete local days"
     return [Family(name, "gauge", text, (), {(): value}) for name, text, value in (
         ("librechat_unique_users_yesterday", "Distinct users with a message created "
@@ -1397,10 +1410,11 @@ def balance_families(db: Any, clock: Clock, state: dict[str, Any],
     ]
 
 
-TEMPORARY = {"$or": [{"isTemporary": True},
-                     {"isTemporary": {"$exists": False}, "expiredAt": {"$type": "date"}}]}
-# LibreChat 0.8.6+ marks temporary chats with isTemporary; older ones only set expiredAt
-# (which retention mode 'all' in 0.8.6+ sets on every chat, hence isTemporary first).
+TEMPORARY = {"expiredAt": {"$type": "date"},
+             "$or": [{"isTemporary": True}, {"isTemporary": {"$exists": False}}]}
+# Temporary chats always carry an expiredAt date (LibreChat 0.7.7+), so LibreChat's TTL index
+# on expiredAt narrows the scan. 0.8.6+ also marks them isTemporary, and its retention mode
+# 'all' gives every chat an expiredAt: then isTemporary decides.
 
 
 def stored_conversation_families(db: Any, clock: Clock, state: dict[str, Any],
@@ -1807,6 +1821,11 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
                  "last_success": state.get("last_success")}
     result = RunResult([], new_state, True, {}, {})
     for section in sections:
+        if section.refresh == "slow" and first_count_pending(new_state):
+            # A first count needs the run's budget; a timeout now would lose its progress.
+            # Stored-now gauges wait, their last values (if any) are not replayed.
+            result.errors[section.name] = 0
+            continue
         started = time.monotonic()
         try:
             families, section_state = run_section(
@@ -1831,6 +1850,11 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
                 raise
             log.warning("cannot list tenants for explicit zeros: %s", describe_error(exc))
     return result
+
+
+def first_count_pending(state: Mapping[str, Any]) -> bool:
+    return any(isinstance(section, dict) and "backfill" in section.get("stream", {})
+               for section in state.get("sections", {}).values())
 
 
 def known_tenants(db: Any) -> list[str]:
@@ -2186,4 +2210,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skips pymongo's exit hook, which waits ~0.5 s for the (closed) client's monitor threads:
+    # everything is written, flushed and fsynced by now.
+    os._exit(code)

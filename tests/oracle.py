@@ -692,8 +692,8 @@ def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
         if credits <= 0:
             acc.add("librechat_balance_users_at_zero", (), 1)
     for convo in snap["conversations"]:
-        temporary = is_true(convo.get("isTemporary")) or (
-            "isTemporary" not in convo and isinstance(convo.get("expiredAt"), datetime))
+        temporary = isinstance(convo.get("expiredAt"), datetime) and (
+            is_true(convo.get("isTemporary")) or "isTemporary" not in convo)
         if temporary:
             acc.add("librechat_temporary_conversations", (), 1)
         if is_true(convo.get("isArchived")):

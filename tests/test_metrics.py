@@ -376,7 +376,7 @@ def test_window_edges_and_stored_now_gauges(uri: str, db: Database[Any],
                         {"_id": ObjectId(), "key": "BANS:198.51.100.7", "expiresAt": later},
                         {"_id": ObjectId(), "key": "BANS:198.51.100.8", "expiresAt": NOW}])
     insert(db, "conversations", [
-        make_conversation(uid, hour_ago, rng=9, isTemporary=True),
+        make_conversation(uid, hour_ago, rng=9, temporary=True),
         make_conversation(uid, hour_ago, rng=10, isTemporary=MISSING,
                           expiredAt=NOW + timedelta(days=3)),
         make_conversation(uid, hour_ago, rng=11, isTemporary=False,
