@@ -81,6 +81,18 @@ def find_mongod_binary() -> str:
     return str(path)
 
 
+def terminate(proc: subprocess.Popen[Any] | None, timeout: float) -> None:
+    """Stop a process we started, by its pid: SIGTERM, then SIGKILL after `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago (never 27017)."""
     while True:
@@ -213,14 +225,7 @@ class Mongod:
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        terminate(proc, STOP_TIMEOUT_S)
 
     def _command_line(self) -> list[str]:
         args = [

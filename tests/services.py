@@ -18,7 +18,6 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -32,6 +31,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import pytest
+
+from tests.mongod import terminate
 
 NODE_EXPORTER_BINARY = "prometheus-node-exporter"
 PROMETHEUS_BINARY = "prometheus"
@@ -206,14 +207,7 @@ class _Service:
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        terminate(proc, STOP_TIMEOUT_S)
 
 
 class NodeExporter(_Service):
