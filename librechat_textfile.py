@@ -73,7 +73,6 @@ OTHER = "other"
 UNKNOWN = "unknown"
 REDACTED = "redacted"
 LABEL_MAX_CHARS = 100
-NO_PARENT = "00000000-0000-0000-0000-000000000000"
 AGENT_SUFFIX = re.compile(r"____\d+$")
 # Parallel "added convo" responses carry the agent id with a `____N` suffix (LibreChat 0.8.2+).
 PERSONAL = re.compile(
