@@ -19,7 +19,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -331,11 +331,12 @@ def test_user_without_read_on_transactions(auth_mongod: Mongod, tmp_path: Path,
               for n in names)])
         user = auth_mongod.create_user("LibreChat", "reader_no_tx", PASSWORD,
                                        [{"role": "no_transactions", "db": "LibreChat"}])
-        # A new message, so the sections that may read see a change.
+        # A new message, so the sections that may read see a change. Two seconds old: the job
+        # leaves documents of the current second to its next run.
         uid = admin["LibreChat"].users.find_one({})["_id"]
         admin["LibreChat"].messages.insert_one(make_message(
-            str(uid), "6f2c0d1e-8a7b-4c3d-9e2f-1a2b3c4d5e6f", datetime.now(UTC),
-            by_user=True, rng=77))
+            str(uid), "6f2c0d1e-8a7b-4c3d-9e2f-1a2b3c4d5e6f",
+            datetime.now(UTC) - timedelta(seconds=2), by_user=True, rng=77))
     state_file = tmp_path / "state.json"
     before = json.loads(state_file.read_text())
     run = run_job(job_argv(user, tmp_path, timeout=TIMEOUT, connect_timeout=CONNECT))
