@@ -508,8 +508,6 @@ class Counters:
         fam = Family(name, "counter", help_text, labels)
         for key in known:
             fam.samples[key] = 0.0
-        if not labels:
-            fam.samples[()] = 0.0
         for key, value in self.totals.get(name, {}).items():
             fam.samples[tuple(json.loads(key))] = value
         return fam
@@ -901,18 +899,12 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
 
 
 def _window_docs(db: Any, clock: Clock, seconds: float) -> list[dict[str, Any]]:
+    """The messages of the window, with `is_error` decided by the counters' own IS_ERROR."""
     start = clock.now - timedelta(seconds=seconds)
-    return list(db.messages.find(
-        {"createdAt": {"$gte": start, "$lte": clock.now}},
-        {"user": 1, "conversationId": 1, "model": 1, "isCreatedByUser": 1, "error": 1,
-         "content.type": 1, "tenantId": 1}))
-
-
-def is_error_doc(doc: Mapping[str, Any]) -> bool:
-    content = doc.get("content")
-    parts = content if isinstance(content, list) else []
-    return doc.get("error") is True or any(
-        isinstance(p, dict) and p.get("type") == "error" for p in parts)
+    return list(db.messages.aggregate([
+        {"$match": {"createdAt": {"$gte": start, "$lte": clock.now}}},
+        {"$project": {"user": 1, "conversationId": 1, "model": 1, "isCreatedByUser": 1,
+                      "tenantId": 1, "is_error": IS_ERROR}}]))
 
 
 def activity_families(db: Any, clock: Clock, state: dict[str, Any],
@@ -937,10 +929,6 @@ def activity_families(db: Any, clock: Clock, state: dict[str, Any],
         ("librechat_error_messages_5m", "Error messages created in the last 5 minutes.", t),
         ("librechat_errors_per_model_5m", "Error messages created in the last 5 minutes, by "
                                           "model.", ("model", *t)))}
-    if not settings.tenant_label:
-        for name in ("librechat_active_users", "librechat_active_conversations",
-                     "librechat_messages_5m", "librechat_error_messages_5m"):
-            fams[name].samples[()] = 0.0
     for doc in docs:
         key = tenant(doc)
         model = model_label(doc.get("model"))
@@ -949,7 +937,7 @@ def activity_families(db: Any, clock: Clock, state: dict[str, Any],
         fams["librechat_messages_5m"].add(key, 1)
         if doc.get("isCreatedByUser") is not True:
             fams["librechat_messages_per_model_5m"].add((model, *key), 1)
-        if is_error_doc(doc):
+        if doc.get("is_error"):
             fams["librechat_error_messages_5m"].add(key, 1)
             fams["librechat_errors_per_model_5m"].add((model, *key), 1)
     for key, members in users.items():
@@ -1117,9 +1105,6 @@ def token_window_families(db: Any, clock: Clock, state: dict[str, Any],
                                             "model.", ("model", *t)),
         ("librechat_model_output_tokens_5m", "Completion tokens billed in the last 5 minutes, "
                                              "by model.", ("model", *t)))}
-    if not settings.tenant_label:
-        fams["librechat_input_tokens_5m"].samples[()] = 0.0
-        fams["librechat_output_tokens_5m"].samples[()] = 0.0
     for row in db.transactions.aggregate(pipeline):
         gid = row["_id"]
         tenant = tenant_of(gid, settings)
@@ -1335,8 +1320,6 @@ def _scalar_family(name: str, help_text: str, rows: list[dict], settings: Settin
                    value: str = "n") -> Family:
     """A gauge with no labels but the optional tenant, from rows grouped by tenant only."""
     fam = Family(name, "gauge", help_text, tenant_labels(settings))
-    if not settings.tenant_label:
-        fam.samples[()] = 0.0
     for row in rows:
         fam.add(tenant_of(row["_id"], settings), number(row[value]))
     return fam
@@ -1439,7 +1422,7 @@ def stored_file_families(db: Any, clock: Clock, state: dict[str, Any],
     size = Family("librechat_file_bytes", "gauge", "Bytes of files stored now, by source and "
                   "context.", ("source", "context", *t))
     embedded = Family("librechat_files_embedded", "gauge", "Files stored now that are "
-                      "embedded in the RAG vector store.", t, {} if t else {(): 0.0})
+                      "embedded in the RAG vector store.", t)
     for row in _grouped_count(db.files, {}, {"source": "$source", "context": "$context"},
                               settings, {"bytes": {"$sum": {"$max": [bounded("$bytes"), 0]}},
                                          "embedded": {"$sum": {"$cond": [
@@ -1841,13 +1824,15 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             new_state["sections"][section.name] = section_state
             result.errors[section.name] = 0
         result.durations[section.name] = time.monotonic() - started
+    tenants: list[str] = []
     if settings.tenant_label:
         try:
-            zero_fill_tenants(result.families, known_tenants(db))
+            tenants = known_tenants(db)
         except PyMongoError as exc:
             if is_fatal(exc):
                 raise
             log.warning("cannot list tenants for explicit zeros: %s", describe_error(exc))
+    explicit_zeros(result.families, tenants)
     return result
 
 
@@ -1861,10 +1846,13 @@ def known_tenants(db: Any) -> list[str]:
     return sorted({label_value(t) for t in db.users.distinct("tenantId") if t is not None})
 
 
-def zero_fill_tenants(families: list[Family], tenants: list[str]) -> None:
-    """Explicit zeros per known tenant, as an unlabeled family has its 0 without the label."""
+def explicit_zeros(families: list[Family], tenants: list[str]) -> None:
+    """A 0 for every family that is a single number (per known tenant with --tenant-label), so
+    that a missing series always means a failed section, never "nothing happened"."""
     for family in families:
-        if family.labels == ("tenant",):
+        if family.labels == ():
+            family.samples.setdefault((), 0.0)
+        elif family.labels == ("tenant",):
             for tenant in tenants:
                 family.samples.setdefault((tenant,), 0.0)
 

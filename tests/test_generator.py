@@ -23,16 +23,8 @@ from tests.mongod import Mongod
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 NOW_MS = NOW.replace(microsecond=123000)
-TENANT_AWARE = (
-    "users",
-    "balances",
-    "sessions",
-    "agents",
-    "conversations",
-    "messages",
-    "transactions",
-    "files",
-)
+# Every generated collection but the Keyv `logs` store carries tenantId.
+TENANT_AWARE = tuple(name for name in ld.COLLECTIONS if name != "logs")
 TIMESTAMPED = ("users", "agents", "conversations", "messages", "transactions", "files")
 
 
