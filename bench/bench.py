@@ -78,8 +78,10 @@ from tests.mongod import Mongod  # noqa: E402
 from tests.promparse import parse_file  # noqa: E402
 
 JOB = ROOT / "librechat_textfile.py"
-# The job as it was when the benchmark started (main() copies it): edits made to the working
-# tree during a half-hour benchmark must not mix two versions into one table.
+PACKAGE = ROOT / "librechat_metrics"
+# The job (entry module and package) as it was when the benchmark started (main() copies
+# it): edits made to the working tree during a half-hour benchmark must not mix two
+# versions into one table.
 SNAPSHOT: list[Path] = [JOB]
 APP_NAME = "librechat-textfile"
 SLOW_SECTIONS = ("users", "sessions", "balances", "stored_conversations", "stored_files",
@@ -689,13 +691,14 @@ def cross_size(results: list[SizeResult]) -> list[str]:
 
 
 def job_version() -> str:
-    """The job's commit, and whether librechat_textfile.py differs from it, plus its hash."""
-    digest = hashlib.sha256(JOB.read_bytes()).hexdigest()[:12]
+    """The job's commit, and whether its files differ from it, plus their hash."""
+    sources = [JOB, *sorted(PACKAGE.rglob("*.py"))]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--",
-                                JOB.name]).returncode != 0
+                                JOB.name, PACKAGE.name]).returncode != 0
     except (OSError, subprocess.CalledProcessError):
         return f"sha256 {digest}"
     return f"commit {head}{' + local changes' if dirty else ''}, sha256 {digest}"
@@ -725,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
     snapshot_dir = Path(tempfile.mkdtemp(prefix="librechat-bench-job-"))
     SNAPSHOT[0] = snapshot_dir / JOB.name
     shutil.copy2(JOB, SNAPSHOT[0])
+    shutil.copytree(PACKAGE, snapshot_dir / PACKAGE.name,
+                    ignore=shutil.ignore_patterns("__pycache__"))
 
     def log(message: str) -> None:
         print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
@@ -732,8 +737,8 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure_size(size, args, log) for size in sorted(sizes)]
     version = ", ".join(sorted({r.server_version for r in results}))
     shutil.rmtree(snapshot_dir, ignore_errors=True)
-    job_line = (f"librechat_textfile.py: {version_at_start} (copied at the start; every run "
-                "used that copy)")
+    job_line = (f"librechat_textfile.py and librechat_metrics/: {version_at_start} (copied at "
+                "the start; every run used that copy)")
     lines = [f"# librechat-textfile benchmark, {started:%Y-%m-%d %H:%M} UTC", "",
              f"`python3 bench/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
              .replace("  ", " "), "",

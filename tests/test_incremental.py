@@ -35,6 +35,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 import librechat_textfile
+from librechat_metrics import incremental
 from tests import oracle
 from tests.librechat_data import (
     GenOptions,
@@ -317,7 +318,7 @@ def test_first_count_resumes_over_several_runs(uri: str, db: Database[Any], tmp_
     # One document per chunk and a second for first counts (half of --timeout): several runs.
     # This is the job's own configuration, set on the real module; the rest is unchanged. The
     # other second is headroom for a loaded CI machine.
-    monkeypatch.setattr(librechat_textfile, "BACKFILL_CHUNK", 1)
+    monkeypatch.setattr(incremental, "BACKFILL_CHUNK", 1)
     timeout = ("--timeout", "2")
     now = NOW0
     last: dict[str, float] = {}
@@ -344,7 +345,7 @@ def test_first_count_resumes_over_several_runs(uri: str, db: Database[Any], tmp_
         now += MINUTE
     assert runs >= 3, f"the first count took only {runs} run(s): chunks too large to test"
 
-    monkeypatch.setattr(librechat_textfile, "BACKFILL_CHUNK", 200_000)
+    monkeypatch.setattr(incremental, "BACKFILL_CHUNK", 200_000)
     reference = job(uri, db, tmp_path / "reference-at-end", now)
     assert_same(business(run.samples), business(reference.samples),
                 f"first count over {runs} runs vs one cold run")
@@ -355,7 +356,8 @@ def test_first_count_resumes_over_several_runs(uri: str, db: Database[Any], tmp_
 
 
 LAUNCH = ("import sys; sys.path.insert(0, sys.argv[1]); import librechat_textfile as job; "
-          "job.BACKFILL_CHUNK = int(sys.argv[2]); sys.exit(job.main(sys.argv[3:]))")
+          "from librechat_metrics import incremental; "
+          "incremental.BACKFILL_CHUNK = int(sys.argv[2]); sys.exit(job.main(sys.argv[3:]))")
 
 
 def start_job(uri: str, db: Database[Any], workdir: Path, now: datetime, chunk: int,

@@ -1,0 +1,65 @@
+"""Label values: safe strings from whatever a document holds, and numbers that cannot poison a
+sum. No user ids, e-mail addresses or conversation ids ever become a label value."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from typing import Any
+
+from bson import ObjectId
+from bson.decimal128 import Decimal128
+
+OTHER = "other"
+UNKNOWN = "unknown"
+REDACTED = "redacted"
+LABEL_MAX_CHARS = 100
+AGENT_SUFFIX = re.compile(r"____\d+$")
+# Parallel "added convo" responses carry the agent id with a `____N` suffix (LibreChat 0.8.2+).
+PERSONAL = re.compile(
+    r"[^@\s]+@[^@\s]+\.[^@\s]+"  # an e-mail address
+    r"|(?<![0-9a-fA-F])[0-9a-fA-F]{24}(?![0-9a-fA-F])"  # a user or document ObjectId
+    r"|(?<![0-9a-fA-F])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+    r"-[0-9a-fA-F]{12}(?![0-9a-fA-F])"  # a UUID (conversation and message ids)
+)
+PERSONAL_WHOLE = re.compile(rf"(?:{PERSONAL.pattern})+")
+# Ids and addresses inside a label value are replaced by 'redacted'; a value that is nothing
+# but one becomes 'redacted' as a whole.
+
+
+def label_value(value: Any) -> str:
+    """A safe label value from whatever a document holds: a string, capped, no control chars."""
+    if value is None:
+        return UNKNOWN
+    if isinstance(value, ObjectId):
+        return REDACTED
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        value = json.dumps(value, default=str, sort_keys=True) if isinstance(
+            value, (dict, list)) else str(value)
+    # Only a bounded prefix is examined: the patterns below backtrack, and a 100k-character
+    # model name must not stall a run. The margin keeps an id cut by the cap recognisable.
+    head = value[:LABEL_MAX_CHARS * 4]
+    cleaned = "".join(ch for ch in head if unicodedata.category(ch)[0] != "C").strip()
+    if not cleaned:
+        return UNKNOWN
+    if PERSONAL_WHOLE.fullmatch(cleaned):
+        return REDACTED
+    return PERSONAL.sub(REDACTED, cleaned)[:LABEL_MAX_CHARS]
+
+
+def model_label(value: Any) -> str:
+    text = label_value(value)
+    return AGENT_SUFFIX.sub("", text) if text.startswith("agent_") else text
+
+
+def number(value: Any) -> float:
+    """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
+    if isinstance(value, Decimal128):
+        value = float(value.to_decimal())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0

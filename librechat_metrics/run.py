@@ -1,0 +1,264 @@
+"""One run: take the lock, read the state, run every section against MongoDB, render, stage the
+.prom, save the state, rename the .prom into place. A failure writes the self-metrics alone
+with up 0, so that node_exporter never serves stale business numbers as if all were well."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pymongo
+from pymongo.errors import PyMongoError
+
+from . import __version__
+from .atomic import commit_file, discard_file, remove_stale_temps
+from .client import checked_client, is_fatal, mongo_hosts
+from .clock import Clock
+from .errors import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Interrupted,
+    JobError,
+    LockUnavailable,
+)
+from .families import Family
+from .labels import UNKNOWN, label_value
+from .logs import describe_error
+from .sections.base import Section
+from .sections.job import RunResult, self_families
+from .sections.registry import SECTIONS
+from .settings import Settings
+from .state import STATE_VERSION, load_state, save_state
+from .textfile import render, stage_output, write_output
+
+log = logging.getLogger("librechat_textfile")
+
+BACKFILL_SHARE = 0.5  # of --timeout, for first counts; the rest is left for everything else
+
+
+def config_key(settings: Settings) -> str:
+    return json.dumps([__version__, settings.timezone, settings.daily_days,
+                       settings.label_limit, settings.tenant_label])
+
+
+def refresh_due(section: Section, cached: Mapping[str, Any], clock: Clock,
+                settings: Settings) -> bool:
+    if section.refresh == "run" or "families" not in cached:
+        return True
+    if cached.get("config") != config_key(settings):
+        return True
+    age = clock.epoch - cached.get("refreshed_at", 0.0)
+    return not 0 <= age < settings.slow_interval  # a clock set back refreshes too
+
+
+def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
+                settings: Settings) -> tuple[list[Family], dict[str, Any]]:
+    """Run one section on a copy of its state, so a failure leaves the old state intact."""
+    if not refresh_due(section, old, clock, settings):
+        return [Family.from_json(f) for f in old["families"]], dict(old)
+    state = copy.deepcopy(dict(old))
+    families = section.compute(db, clock, state, settings)
+    if section.refresh != "run":
+        state.update(families=[f.to_json() for f in families], refreshed_at=clock.epoch,
+                     config=config_key(settings))
+    return families, state
+
+
+def first_count_pending(state: Mapping[str, Any]) -> bool:
+    return any(isinstance(section, dict) and "backfill" in section.get("stream", {})
+               for section in state.get("sections", {}).values())
+
+
+def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
+            sections: Iterable[Section] = SECTIONS) -> RunResult:
+    """Run every section; a failing one is reported and skipped, a lost database ends all."""
+    new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
+                 "last_success": state.get("last_success")}
+    result = RunResult([], new_state, True, {}, {})
+    for section in sections:
+        if section.refresh == "slow" and first_count_pending(new_state):
+            # A first count needs the run's budget; a timeout now would lose its progress.
+            # Stored-now gauges wait, their last values (if any) are not replayed.
+            result.errors[section.name] = 0
+            continue
+        started = time.monotonic()
+        try:
+            families, section_state = run_section(
+                section, db, clock, state.get("sections", {}).get(section.name, {}), settings)
+        except Exception as exc:
+            # One bad query or one document the code did not foresee must not cost the other
+            # sections their numbers; a lost database ends the run instead.
+            if is_fatal(exc):
+                raise
+            log.error("section %s failed: %s", section.name, describe_error(exc))
+            result.errors[section.name] = 1
+        else:
+            result.families.extend(families)
+            new_state["sections"][section.name] = section_state
+            result.errors[section.name] = 0
+        result.durations[section.name] = time.monotonic() - started
+    tenants: list[str] = []
+    if settings.tenant_label:
+        try:
+            tenants = known_tenants(db)
+        except PyMongoError as exc:
+            if is_fatal(exc):
+                raise
+            log.warning("cannot list tenants for explicit zeros: %s", describe_error(exc))
+    explicit_zeros(result.families, tenants)
+    return result
+
+
+def known_tenants(db: Any) -> list[str]:
+    """The tenants of the user accounts (a small collection with a tenantId index)."""
+    return sorted({label_value(t) for t in db.users.distinct("tenantId") if t is not None})
+
+
+def explicit_zeros(families: list[Family], tenants: list[str]) -> None:
+    """A 0 for every family that is a single number (per known tenant with --tenant-label), so
+    that a missing series always means a failed section, never "nothing happened"."""
+    for family in families:
+        if family.labels == ():
+            family.samples.setdefault((), 0.0)
+        elif family.labels == ("tenant",):
+            for tenant in tenants:
+                family.samples.setdefault((tenant,), 0.0)
+
+
+@contextlib.contextmanager
+def job_lock(settings: Settings) -> Iterator[bool]:
+    """Hold an exclusive lock for the run; yields False when another run holds it."""
+    if settings.stdout:
+        yield True
+        return
+    directory = os.path.dirname(os.path.abspath(settings.lock_file))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(settings.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise LockUnavailable(f"cannot open lock file {settings.lock_file}: "
+                              f"{exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def check_output_dir(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise JobError(f"output directory {directory} does not exist (is node_exporter's "
+                       "textfile directory configured?)")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise JobError(f"output directory {directory} is not writable by this user")
+
+
+def collect_from_mongo(settings: Settings, clock: Clock,
+                       state: dict[str, Any]) -> RunResult:
+    client = checked_client(settings)
+    try:
+        db = client[settings.mongodb_database]
+        # Inside pymongo.timeout() server selection waits for the whole remaining --timeout;
+        # a first command of its own keeps an unreachable server to --connect-timeout.
+        with pymongo.timeout(settings.connect_timeout):
+            version = str(db.command("buildInfo").get("version", UNKNOWN))
+        with pymongo.timeout(settings.timeout):
+            result = collect(db, clock, state, settings)
+            result.server_version = version
+            return result
+    finally:
+        client.close()
+
+
+def run_job(settings: Settings) -> int:
+    started = time.monotonic()
+    # A --stdout run keeps nothing for a next run, so its first count may use most of --timeout.
+    share = 0.9 if settings.stdout else BACKFILL_SHARE
+    clock = Clock(settings.now or datetime.now(UTC), settings.tz,
+                  deadline=started + settings.timeout * share)
+    if not settings.stdout:
+        check_output_dir(settings.output)
+    try:
+        with job_lock(settings) as acquired:
+            if not acquired:
+                log.warning("another run holds %s; this one exits without touching anything",
+                            settings.lock_file)
+                return EXIT_LOCKED
+            return locked_run(settings, clock, started)
+    except LockUnavailable as exc:
+        # Without a lock the run cannot be trusted with the state, but node_exporter must
+        # stop serving the last numbers as if all were well.
+        return write_failure(settings, clock, started, {}, str(exc))
+
+
+def locked_run(settings: Settings, clock: Clock, started: float) -> int:
+    """Collect, then publish: stage the .prom, save the state, rename the .prom into place.
+
+    Staging first means a full or failing output disk leaves the state as it was; the rename
+    is the only step after the state is saved.
+    """
+    if not settings.stdout:
+        remove_stale_temps(settings.output)
+        remove_stale_temps(settings.state_file)
+    state: dict[str, Any] = {}
+    pending: str | None = None
+    try:
+        state = load_state(settings.state_file, readonly=settings.stdout)
+        result = collect_from_mongo(settings, clock, state)
+        signal.alarm(0)
+        partial = any(result.errors.values())
+        last_success = state.get("last_success") if partial else time.time()
+        result.state["last_success"] = last_success
+        data = render(result.families + self_families(
+            result, settings, section_names(), time.monotonic() - started, last_success))
+        if not settings.stdout:
+            pending = stage_output(settings.output, data)
+            save_state(settings.state_file, result.state)
+    except (PyMongoError, Interrupted, JobError) as exc:
+        discard_file(pending)
+        reason = describe_error(exc) if isinstance(exc, PyMongoError) else str(exc)
+        return write_failure(settings, clock, started, state, reason)
+    if pending:
+        commit_file(pending, settings.output)
+    else:
+        write_output(settings, data)
+    log.info("wrote %d families in %.2f s%s", len(result.families),
+             time.monotonic() - started, " (some sections failed)" if partial else "")
+    return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def section_names() -> list[str]:
+    return [section.name for section in SECTIONS]
+
+
+def write_failure(settings: Settings, clock: Clock, started: float,
+                  state: Mapping[str, Any], reason: str) -> int:
+    """The self-metrics alone with up 0, so that no stale business number is served."""
+    signal.alarm(0)
+    failed = RunResult([], dict(state), False, {}, {})
+    try:
+        write_output(settings, render(self_families(
+            failed, settings, section_names(), time.monotonic() - started,
+            state.get("last_success"))))
+        wrote = "wrote up=0"
+    except JobError as exc:
+        wrote = f"could not write up=0 either ({exc})"
+    log.error("run failed (MongoDB %s), %s and kept the state file: %s",
+              mongo_hosts(settings.mongodb_uri), wrote, reason)
+    return EXIT_FAILED

@@ -1,0 +1,52 @@
+"""The 5-minute windows over messages: active users and conversations, messages and errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .. import catalogue as cat
+from ..clock import Clock
+from ..families import Family, capped
+from ..labels import label_value, model_label
+from ..queries import IS_ERROR
+from ..settings import Settings
+
+WINDOW_SECONDS = 300
+
+
+def window_messages(db: Any, clock: Clock, seconds: float) -> list[dict[str, Any]]:
+    """The messages of the window, with `is_error` decided by the counters' own IS_ERROR."""
+    start = clock.now - timedelta(seconds=seconds)
+    return list(db.messages.aggregate([
+        {"$match": {"createdAt": {"$gte": start, "$lte": clock.now}}},
+        {"$project": {"user": 1, "conversationId": 1, "model": 1, "isCreatedByUser": 1,
+                      "tenantId": 1, "is_error": IS_ERROR}}]))
+
+
+def activity_families(db: Any, clock: Clock, state: dict[str, Any],
+                      settings: Settings) -> list[Family]:
+    """Active users and conversations, messages and error messages of the last 5 minutes."""
+    tenant_on = settings.tenant_label
+    fams = {spec.name: Family.of(spec, tenant_on) for spec in (
+        cat.ACTIVE_USERS, cat.ACTIVE_CONVERSATIONS, cat.MESSAGES_5M, cat.MESSAGES_PER_MODEL_5M,
+        cat.ERROR_MESSAGES_5M, cat.ERRORS_PER_MODEL_5M)}
+    users: dict[str, set[str]] = {}
+    convos: dict[str, set[str]] = {}
+    for doc in window_messages(db, clock, WINDOW_SECONDS):
+        # With the tenant label off, every tenant's users are one set.
+        tenant = label_value(doc.get("tenantId")) if tenant_on else ""
+        model = model_label(doc.get("model"))
+        users.setdefault(tenant, set()).add(str(doc.get("user")))
+        convos.setdefault(tenant, set()).add(str(doc.get("conversationId")))
+        fams[cat.MESSAGES_5M.name].inc(1, tenant=tenant)
+        if doc.get("isCreatedByUser") is not True:
+            fams[cat.MESSAGES_PER_MODEL_5M.name].inc(1, model=model, tenant=tenant)
+        if doc.get("is_error"):
+            fams[cat.ERROR_MESSAGES_5M.name].inc(1, tenant=tenant)
+            fams[cat.ERRORS_PER_MODEL_5M.name].inc(1, model=model, tenant=tenant)
+    for tenant, members in users.items():
+        fams[cat.ACTIVE_USERS.name].set(float(len(members)), tenant=tenant)
+    for tenant, members in convos.items():
+        fams[cat.ACTIVE_CONVERSATIONS.name].set(float(len(members)), tenant=tenant)
+    return [capped(f, settings.label_limit) for f in fams.values()]

@@ -1,0 +1,120 @@
+"""Daily statistics over the last N complete local days, each finished day summarised once
+(counts only, no user ids) and kept in the state."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from .. import catalogue as cat
+from ..clock import Clock
+from ..families import Family
+from ..labels import OTHER, model_label, number
+from ..queries import IS_USER, grouped
+from ..settings import Settings
+
+
+def day_summary(db: Any, clock: Clock, day: date) -> dict[str, Any]:
+    """One complete local day: distinct users, messages sent per user, assistant messages per
+    model. Kept in the state: a finished day does not change, so it is read once."""
+    match = {"createdAt": {"$gte": clock.day_start(day),
+                           "$lt": clock.day_start(day + timedelta(days=1))}}
+    users, sent = 0, {}
+    for row in grouped(db.messages, match, {"user": "$user"}, False,
+                       {"sent": {"$sum": {"$cond": [IS_USER, 1, 0]}}}):
+        if isinstance(row["_id"].get("user"), (str, ObjectId)):
+            users += 1
+            if row["sent"]:
+                key = str(int(row["sent"]))
+                sent[key] = sent.get(key, 0) + 1
+    models: dict[str, float] = {}
+    for row in grouped(db.messages, {**match, "isCreatedByUser": {"$ne": True}},
+                       {"model": "$model"}, False):
+        model = model_label(row["_id"].get("model"))
+        models[model] = models.get(model, 0.0) + number(row["n"])
+    return {"users": users, "sent": sent, "models": models}
+
+
+def daily_families(db: Any, clock: Clock, state: dict[str, Any],
+                   settings: Settings) -> list[Family]:
+    """Yesterday, average and population stddev over the last N complete local days.
+
+    Each day is summarised once, newest first, while the run's budget lasts; the families
+    appear once every day of the window is summarised (a first run on a large database takes
+    a few runs). Only counts are kept, no user ids.
+    """
+    if state.get("timezone") != settings.timezone:
+        state.update(timezone=settings.timezone, days={})
+    today = clock.today()
+    window = [(today - timedelta(days=n)).isoformat() for n in range(settings.daily_days, 0, -1)]
+    cached: dict[str, Any] = {d: v for d, v in state.get("days", {}).items() if d in window}
+    for day in reversed(window):
+        if day not in cached and clock.has_time():
+            cached[day] = day_summary(db, clock, date.fromisoformat(day))
+    state["days"] = cached
+    state["progress"] = len(cached) / len(window)
+    if len(cached) < len(window):
+        return []
+    summaries = [cached[d] for d in window]
+    sent: dict[float, float] = {}
+    for summary in summaries:
+        for count, users in summary["sent"].items():
+            sent[float(count)] = sent.get(float(count), 0.0) + users
+    per_model: dict[str, list[float]] = {}
+    for index, summary in enumerate(summaries):
+        for model, n in summary["models"].items():
+            per_model.setdefault(model, [0.0] * len(window))[index] += n
+    return daily_user_families([float(s["users"]) for s in summaries], sent) + \
+        daily_model_families(per_model, settings.label_limit)
+
+
+def mean_stddev(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 0.0
+    return statistics.fmean(values), statistics.pstdev(values)
+
+
+def weighted_mean_stddev(histogram: Mapping[float, float]) -> tuple[float, float]:
+    """Mean and population stddev of values given as {value: how many times}."""
+    total = sum(histogram.values())
+    if not total:
+        return 0.0, 0.0
+    mean = sum(v * n for v, n in histogram.items()) / total
+    return mean, math.sqrt(sum(n * (v - mean) ** 2 for v, n in histogram.items()) / total)
+
+
+def daily_user_families(counts: list[float], sent: Mapping[float, float]) -> list[Family]:
+    users_mean, users_sd = mean_stddev(counts)
+    sent_mean, sent_sd = weighted_mean_stddev(sent)
+    families = []
+    for spec, value in ((cat.UNIQUE_USERS_YESTERDAY, counts[-1]),
+                        (cat.UNIQUE_USERS_PER_DAY_AVERAGE, users_mean),
+                        (cat.UNIQUE_USERS_PER_DAY_STDDEV, users_sd),
+                        (cat.MESSAGES_PER_USER_PER_DAY_AVERAGE, sent_mean),
+                        (cat.MESSAGES_PER_USER_PER_DAY_STDDEV, sent_sd)):
+        family = Family.of(spec)
+        family.set(value)
+        families.append(family)
+    return families
+
+
+def daily_model_families(per_model: dict[str, list[float]], limit: int) -> list[Family]:
+    ranked = sorted(per_model, key=lambda m: (-sum(per_model[m]), m))
+    merged: dict[str, list[float]] = {m: per_model[m] for m in ranked[:limit]}
+    for model in ranked[limit:]:
+        merged.setdefault(OTHER, [0.0] * len(per_model[model]))
+        merged[OTHER] = [a + b for a, b in zip(merged[OTHER], per_model[model], strict=True)]
+    yesterday = Family.of(cat.MESSAGES_PER_MODEL_YESTERDAY)
+    mean = Family.of(cat.MESSAGES_PER_MODEL_PER_DAY_AVERAGE)
+    stddev = Family.of(cat.MESSAGES_PER_MODEL_PER_DAY_STDDEV)
+    for model, series in merged.items():
+        yesterday.set(series[-1], model=model)
+        average, spread = mean_stddev(series)
+        mean.set(average, model=model)
+        stddev.set(spread, model=model)
+    return [yesterday, mean, stddev]

@@ -1,0 +1,76 @@
+"""The job's own metrics, written on every run, failed ones included."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pymongo
+
+from .. import __version__
+from .. import catalogue as cat
+from ..families import Family
+from ..labels import UNKNOWN
+from ..settings import Settings
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one run collected, and how each section fared."""
+
+    families: list[Family]
+    state: dict[str, Any]
+    up: bool
+    errors: dict[str, int]
+    durations: dict[str, float]
+    server_version: str = ""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
+        value)
+
+
+def backfill_progress_family(sections_state: dict[str, Any]) -> Family:
+    progress = Family.of(cat.EXPORTER_BACKFILL_PROGRESS)
+    for name, section_state in sections_state.items():
+        stream = section_state.get("stream") if isinstance(section_state, dict) else None
+        if isinstance(stream, dict):
+            job = stream.get("backfill")
+            progress.set(float(job.get("progress", 0.0)) if job else 1.0, section=name)
+        elif isinstance(section_state, dict) and _is_number(section_state.get("progress")):
+            progress.set(float(section_state["progress"]), section=name)
+    return progress
+
+
+def self_families(result: RunResult, settings: Settings, section_names: Iterable[str],
+                  total: float, last_success: float | None) -> list[Family]:
+    """Up, timestamps, durations, per-section errors, settings, versions, first-count progress."""
+    def single(spec: cat.Spec, value: float) -> Family:
+        family = Family.of(spec)
+        family.set(value)
+        return family
+
+    durations = Family.of(cat.EXPORTER_SECTION_DURATION)
+    for name, seconds in result.durations.items():
+        durations.set(seconds, section=name)
+    errors = Family.of(cat.EXPORTER_ERRORS)
+    for name in section_names:
+        errors.set(float(result.errors.get(name, 0 if result.up else 1)), section=name)
+    config = Family.of(cat.EXPORTER_CONFIG_INFO)
+    config.set(1.0, timezone=settings.timezone, daily_days=str(settings.daily_days),
+               label_limit=str(settings.label_limit))
+    build = Family.of(cat.EXPORTER_BUILD_INFO)
+    build.set(1.0, version=__version__, python=platform.python_version(),
+              pymongo=pymongo.version, mongodb=result.server_version or UNKNOWN)
+    families = [single(cat.EXPORTER_UP, 1.0 if result.up else 0.0),
+                single(cat.EXPORTER_RUN_TIMESTAMP, time.time()),
+                single(cat.EXPORTER_RUN_DURATION, total), durations, errors, config, build,
+                backfill_progress_family(result.state.get("sections", {}))]
+    if last_success is not None:
+        families.insert(1, single(cat.EXPORTER_LAST_SUCCESS, last_success))
+    return families

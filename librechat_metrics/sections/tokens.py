@@ -1,0 +1,141 @@
+"""Tokens, LLM calls, cost and credits from transactions (provider-reported, the real model),
+counted once each; messages.tokenCount only when a database has no transactions at all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import catalogue as cat
+from ..clock import Clock, oid_at
+from ..counters import Counters
+from ..families import Family, capped
+from ..incremental import count_new
+from ..labels import UNKNOWN, label_value, model_label, number
+from ..queries import Match, absolute, grouped
+from ..settings import Settings
+from .base import tenant_of
+from .messages import message_rows
+
+USD_PER_CREDIT = 1e-6  # LibreChat: 1,000,000 token credits = 1 USD
+
+
+def transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
+    return grouped(db.transactions, match,
+                   {"model": "$model", "type": "$tokenType", "context": "$context"},
+                   settings.tenant_label, {
+                       "raw": {"$sum": absolute("$rawAmount")},
+                       "value": {"$sum": absolute("$tokenValue")},
+                       "input": {"$sum": absolute("$inputTokens")},
+                       "write": {"$sum": absolute("$writeTokens")},
+                       "read": {"$sum": absolute("$readTokens")},
+                       "structured": {"$sum": {"$cond": [{"$isNumber": "$inputTokens"}, 1, 0]}},
+                   })
+
+
+def token_kinds(row: Mapping[str, Any]) -> dict[str, float]:
+    """Split one prompt group into kinds whose sum is the billed prompt (rawAmount)."""
+    raw = number(row["raw"])
+    cached_read, cached_write = number(row["read"]), number(row["write"])
+    if not number(row["structured"]):
+        return {"prompt": raw}
+    return {"prompt": max(raw - cached_read - cached_write, 0.0),
+            "cache_read": cached_read, "cache_write": cached_write}
+
+
+def count_transactions(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
+    for row in transaction_rows(db, match, settings):
+        gid = row["_id"]
+        tenant = tenant_of(gid)
+        model, token_type = model_label(gid.get("model")), gid.get("type")
+        context = label_value(gid.get("context"))
+        raw = number(row["raw"])
+        if token_type == "prompt":
+            add_token_totals(counters, cat.INPUT_TOKENS_TOTAL, cat.INPUT_TOKENS_PER_MODEL_TOTAL,
+                             raw, model, tenant)
+            for kind, value in token_kinds(row).items():
+                counters.add(cat.TOKENS_TOTAL, value, model=model, kind=kind, tenant=tenant)
+        elif token_type == "completion":
+            add_token_totals(counters, cat.OUTPUT_TOKENS_TOTAL,
+                             cat.OUTPUT_TOKENS_PER_MODEL_TOTAL, raw, model, tenant)
+            counters.add(cat.TOKENS_TOTAL, raw, model=model, kind="completion", tenant=tenant)
+            counters.add(cat.LLM_CALLS_TOTAL, number(row["n"]), model=model, tenant=tenant)
+        elif token_type == "credits":
+            counters.add(cat.CREDITS_GRANTED_TOTAL, raw, context=context, tenant=tenant)
+            continue
+        else:
+            continue
+        counters.add(cat.CONTEXT_TOKENS_TOTAL, raw, context=context,
+                     token_type=str(token_type), tenant=tenant)
+        counters.add(cat.COST_USD_TOTAL, number(row["value"]) * USD_PER_CREDIT, model=model,
+                     tenant=tenant)
+
+
+def add_token_totals(counters: Counters, total: cat.Spec, per_model: cat.Spec, value: float,
+                     model: str, tenant: str) -> None:
+    counters.add(total, value, tenant=tenant)
+    counters.add(per_model, value, model=model, tenant=tenant)
+
+
+def count_fallback_tokens(db: Any, match: Match, counters: Counters,
+                          settings: Settings) -> None:
+    """LibreChat with `transactions.enabled: false`: the messages' own tokenCount."""
+    for row in message_rows(db, match, settings):
+        gid = row["_id"]
+        tokens = number(row["tokens"])
+        if gid.get("user"):
+            add_token_totals(counters, cat.INPUT_TOKENS_TOTAL, cat.INPUT_TOKENS_PER_MODEL_TOTAL,
+                             tokens, UNKNOWN, tenant_of(gid))
+        else:
+            add_token_totals(counters, cat.OUTPUT_TOKENS_TOTAL,
+                             cat.OUTPUT_TOKENS_PER_MODEL_TOTAL, tokens,
+                             model_label(gid.get("model")), tenant_of(gid))
+
+
+TOKEN_COUNTERS = (cat.INPUT_TOKENS_TOTAL, cat.OUTPUT_TOKENS_TOTAL,
+                  cat.INPUT_TOKENS_PER_MODEL_TOTAL, cat.OUTPUT_TOKENS_PER_MODEL_TOTAL,
+                  cat.TOKENS_TOTAL, cat.CONTEXT_TOKENS_TOTAL, cat.LLM_CALLS_TOTAL,
+                  cat.COST_USD_TOTAL, cat.CREDITS_GRANTED_TOTAL)
+
+
+def token_families(db: Any, clock: Clock, state: dict[str, Any],
+                   settings: Settings) -> list[Family]:
+    """Tokens, LLM calls, cost and credits from transactions, counted once each."""
+    has_transactions = db.transactions.find_one({}, {"_id": 1}) is not None
+    source = "transactions" if has_transactions else "messages"
+    if state.get("source", source) != source:
+        # Transactions switched on (or off): keep each source's watermark apart, so that
+        # neither is counted twice.
+        state[f"stream_{state['source']}"] = state.pop("stream", {})
+        state["stream"] = state.pop(f"stream_{source}", {})
+    state["source"] = source
+    count = count_transactions if has_transactions else count_fallback_tokens
+    counters = count_new(db.transactions if has_transactions else db.messages, state, clock,
+                         settings, lambda match, c: count(db, match, c, settings))
+    if counters is None:
+        return []
+    source_info = Family.of(cat.TOKEN_SOURCE_INFO)
+    source_info.set(1.0, source=source)
+    return [*(counters.family(spec) for spec in TOKEN_COUNTERS), source_info]
+
+
+def token_window_families(db: Any, clock: Clock, state: dict[str, Any],
+                          settings: Settings) -> list[Family]:
+    """Prompt and completion tokens of the last 5 minutes (transactions `_id` window)."""
+    window = {"_id": {"$gte": oid_at(clock.epoch - 300), "$lt": oid_at(clock.epoch + 1)},
+              "tokenType": {"$in": ["prompt", "completion"]}}
+    tenant_on = settings.tenant_label
+    sides = {"prompt": (Family.of(cat.INPUT_TOKENS_5M, tenant_on),
+                        Family.of(cat.MODEL_INPUT_TOKENS_5M, tenant_on)),
+             "completion": (Family.of(cat.OUTPUT_TOKENS_5M, tenant_on),
+                            Family.of(cat.MODEL_OUTPUT_TOKENS_5M, tenant_on))}
+    for row in grouped(db.transactions, window, {"model": "$model", "type": "$tokenType"},
+                       tenant_on, {"raw": {"$sum": absolute("$rawAmount")}}):
+        gid = row["_id"]
+        total, per_model = sides["prompt" if gid.get("type") == "prompt" else "completion"]
+        total.inc(number(row["raw"]), tenant=tenant_of(gid))
+        per_model.inc(number(row["raw"]), model=model_label(gid.get("model")),
+                      tenant=tenant_of(gid))
+    (prompt, prompt_by_model), (completion, completion_by_model) = sides.values()
+    return [capped(f, settings.label_limit)
+            for f in (prompt, completion, prompt_by_model, completion_by_model)]

@@ -1,0 +1,50 @@
+"""The textfile writer: classic Prometheus text from a private registry, staged beside the .prom
+file and renamed into place (or printed, for a person to read)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from .atomic import atomic_write, stage_file
+from .errors import JobError
+from .families import Family
+from .settings import Settings
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Family]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families:
+            yield family.to_metric()
+
+
+def render(families: list[Family]) -> bytes:
+    """Classic Prometheus text from a private registry (never the global one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
+
+
+def stage_output(path: str, data: bytes) -> str:
+    try:
+        return stage_file(path, data)
+    except OSError as exc:
+        raise JobError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_output(settings: Settings, data: bytes) -> None:
+    if settings.stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        atomic_write(settings.output, data)
+    except OSError as exc:
+        raise JobError(f"cannot write {settings.output}: {exc.strerror or exc}") from exc
