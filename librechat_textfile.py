@@ -23,7 +23,6 @@ from librechat_metrics import __version__
 from librechat_metrics.catalogue import CATALOGUE
 from librechat_metrics.cli import main, run_and_exit
 from librechat_metrics.clock import Clock
-from librechat_metrics.counters import assign_slots
 from librechat_metrics.errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
@@ -32,7 +31,7 @@ from librechat_metrics.errors import (
     EXIT_USAGE,
     JobError,
 )
-from librechat_metrics.families import Family, cap_gauge
+from librechat_metrics.families import Family
 from librechat_metrics.labels import LABEL_MAX_CHARS, label_value, model_label, number
 from librechat_metrics.logs import redact, uri_secrets
 from librechat_metrics.run import collect
@@ -43,7 +42,7 @@ from librechat_metrics.textfile import render
 __all__ = [
     "CATALOGUE", "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE",
     "LABEL_MAX_CHARS", "OPTIONS", "STATE_VERSION", "Clock", "Family", "JobError", "Settings",
-    "SettingsError", "__version__", "assign_slots", "cap_gauge", "collect", "label_value",
+    "SettingsError", "__version__", "collect", "label_value",
     "load_settings", "load_state", "main", "model_label", "number", "redact", "render",
     "uri_secrets",
 ]

@@ -39,6 +39,7 @@ Results go to stdout and bench/results/<timestamp>.md.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import math
@@ -97,6 +98,12 @@ STEADY_WALL_S = 1.0
 RSS_MB = 100.0
 COLD_WALL_S = 120.0
 COLD_TARGET_SIZE = 5_000_000
+# Issue 12: the first count within 3x (stretch 2x) of reading each counted collection once,
+# docs + keys examined <= 2 per stored document of those collections.
+COUNTED = ("messages", "transactions", "conversations", "files", "users")
+FLOOR_RATIO, FLOOR_STRETCH, EXAMINED_PER_DOC = 3.0, 2.0, 2.0
+FLOOR_APP_NAME = "librechat-bench-floor"
+TRAFFIC = ("conversations", "messages", "transactions", "files")  # what the ticks insert
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,6 +242,108 @@ def profile_stats(db: Any, since: datetime, until: datetime) -> OpStats:
 
 
 # --------------------------------------------------------------------------------------------
+# The one-pass floor: what reading each counted collection once costs this server
+
+
+@dataclass
+class Floor:
+    """A plain `$group` over each counted collection, timed from this process (best of
+    `repeats`, after one warm-up pass so that the cache is in the state the job meets)."""
+
+    seconds: float  # sum over the collections of the best pass
+    per_collection: dict[str, float]
+    count_only: float  # the same with `_id: null` (no field read), for reference
+    examined: int  # docs + keys, from the profiler
+    documents: int  # stored documents of the counted collections
+    load: tuple[float, float, float]
+
+    def describe(self) -> str:
+        return (f"{self.seconds:.2f} s (" + ", ".join(
+            f"{k} {v:.2f}" for k, v in self.per_collection.items())
+            + f"; `_id: null` alone {self.count_only:.2f} s)")
+
+
+FLOOR_FIELDS = {"messages": "model", "transactions": "model", "conversations": "endpoint",
+                "files": "source", "users": "provider"}
+# The floor groups each collection by one field its counters split on: the least any pass that
+# labels its counts must read. A `$group` on `_id: null` alone is also timed, for reference:
+# it reads no field at all (MongoDB counts the records without decoding them), so no counting
+# pass can come near it.
+
+
+def floor_pipeline(name: str) -> list[dict[str, Any]]:
+    return [{"$group": {"_id": f"${FLOOR_FIELDS[name]}", "n": {"$sum": 1}}}]
+
+
+COUNT_ONLY = [{"$group": {"_id": None, "n": {"$sum": 1}}}]
+
+
+def measure_floor(uri: str, database: str, profiled: Any, repeats: int = 2) -> Floor:
+    """The floor the first count is held against: `floor_pipeline` on every counted
+    collection; the best of `repeats` passes after a warm-up pass."""
+    best: dict[str, float] = {}
+    count_only: dict[str, float] = {}
+    load = os.getloadavg()
+    with pymongo.MongoClient(uri, appname=FLOOR_APP_NAME) as client:
+        db = client[database]
+        for name in COUNTED:
+            list(db[name].aggregate(floor_pipeline(name), allowDiskUse=True))  # warm-up
+        since = datetime.now(UTC)
+        for _ in range(repeats):
+            for name in COUNTED:
+                for pipeline, slot in ((floor_pipeline(name), best), (COUNT_ONLY, count_only)):
+                    started = time.monotonic()
+                    list(db[name].aggregate(pipeline, allowDiskUse=True))
+                    took = time.monotonic() - started
+                    slot[name] = min(slot.get(name, math.inf), took)
+        documents = sum(db[name].estimated_document_count() for name in COUNTED)
+    time.sleep(0.05)
+    examined = 0
+    for entry in profiled["system.profile"].find({"appName": FLOOR_APP_NAME,
+                                                  "ts": {"$gte": since}}):
+        examined += int(entry.get("docsExamined", 0)) + int(entry.get("keysExamined", 0))
+    return Floor(sum(best.values()), best, sum(count_only.values()),
+                 examined // max(2 * repeats, 1), documents, load)
+
+
+def stored_counted(db: Any) -> int:
+    return sum(db[name].estimated_document_count() for name in COUNTED)
+
+
+def import_profile(job: Job, now: datetime) -> dict[str, float]:
+    """A steady run under `python -X importtime` (a copy of the state, so nothing changes):
+    cumulative import seconds of the top-level modules that cost the most, and in all."""
+    state = job.workdir / "importtime.json"
+    shutil.copy2(job.state, state)
+    err = job.workdir / "importtime.log"
+    with open(err, "wb") as handle:
+        subprocess.run([sys.executable, "-X", "importtime", str(SNAPSHOT[0]), "--mongodb-uri",
+                        job.uri, "--mongodb-database", job.database, "--output",
+                        str(job.workdir / "importtime.prom"), "--state-file", str(state),
+                        "--now", now.isoformat()], cwd=job.workdir, stdout=subprocess.DEVNULL,
+                       stderr=handle, check=False)
+    total, found = 0.0, {}
+    for line in err.read_text(errors="replace").splitlines():
+        # "import time: self [us] | cumulative | imported package", nesting by indentation;
+        # a module's line follows those of the modules it imported.
+        if not line.startswith("import time:") or line.count("|") != 2:
+            continue
+        _, cumulative, name = line.split("|")
+        if not cumulative.strip().isdigit():
+            continue
+        seconds = int(cumulative) / 1e6
+        if not name.startswith("  "):
+            total += seconds
+        name = name.strip()
+        if name in IMPORT_WATCH:
+            found[name] = max(found.get(name, 0.0), seconds)
+    return {"all imports": total, **{k: found[k] for k in IMPORT_WATCH if k in found}}
+
+
+IMPORT_WATCH = ("librechat_metrics", "pymongo", "bson", "prometheus_client", "dotenv")
+
+
+# --------------------------------------------------------------------------------------------
 # Running the job
 
 
@@ -252,6 +361,7 @@ class Run:
     sections: dict[str, float] = field(default_factory=dict)
     job_seconds: float = float("nan")
     refreshed: list[str] = field(default_factory=list)
+    load: float = 0.0  # the machine's 1-minute load average when the run started
 
 
 TIME = shutil.which("time", path="/usr/bin:/bin")
@@ -298,6 +408,7 @@ class Job:
         state, output = state or self.state, output or self.output
         before = _load_json(state)
         since = datetime.now(UTC)
+        load = os.getloadavg()[0]
         code, wall, rss, stderr = run_job(
             ["--mongodb-uri", self.uri, "--mongodb-database", self.database,
              "--output", str(output), "--state-file", str(state), "--now", now.isoformat(),
@@ -306,7 +417,7 @@ class Job:
         stats = profile_stats(self.db, since - timedelta(milliseconds=5), datetime.now(UTC))
         if code not in (0, 3):
             print(f"  ! {label}: exit {code}\n{stderr[-2000:]}", file=sys.stderr)
-        run = Run(label, now, code, wall, rss, stats)
+        run = Run(label, now, code, wall, rss, stats, load=load)
         run.progress = read_progress(output)
         run.sections = read_family(output, "librechat_exporter_duration_seconds", "section")
         try:
@@ -385,6 +496,7 @@ class Row:
     top: list[dict[str, Any]] = field(default_factory=list)
     slowest: list[dict[str, Any]] = field(default_factory=list)
     sections: dict[str, float] = field(default_factory=dict)
+    load: float = 0.0  # the highest 1-minute load average at the start of its runs
 
 
 @dataclass
@@ -396,6 +508,11 @@ class SizeResult:
     counter_diffs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     server_version: str = ""
+    floor: Floor | None = None  # measured just before the cold count
+    floor_full: Floor | None = None  # measured just before the full recompute
+    imports: dict[str, float] = field(default_factory=dict)
+    loads: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    reused: bool = False
 
 
 def aggregate_rows(name: str, runs: list[Run], note: str = "", median: bool = False) -> Row:
@@ -415,7 +532,8 @@ def aggregate_rows(name: str, runs: list[Run], note: str = "", median: bool = Fa
                max(r.rss_mb for r in runs),
                statistics.median([r.new_docs for r in runs]) if median else
                sum(r.new_docs for r in runs), note, stats.top[:4],
-               sorted(stats.top, key=lambda r: -r["millis"])[:3], sections)
+               sorted(stats.top, key=lambda r: -r["millis"])[:3], sections,
+               max(r.load for r in runs))
 
 
 def measure_size(size: int, args: argparse.Namespace, log: Any) -> SizeResult:
@@ -425,31 +543,100 @@ def measure_size(size: int, args: argparse.Namespace, log: Any) -> SizeResult:
     database = f"librechat_bench_{size}"
     with server(args) as uri:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True)
-        client.drop_database(database)
         db = client[database]
-        log(f"## {size:,} messages: building (history ends {t0.isoformat()})")
-        report = build(db, BuildOptions(size, t0, seed=args.seed), progress=log)
-        log(f"built in {report.seconds:.0f} s ({report.seconds_generate:.0f} s insert, "
-            f"{report.seconds_indexes:.0f} s indexes): {report.counts}")
-        result = SizeResult(size, report, server_version=client.server_info()["version"])
+        kept = restore_kept(db, args, size, log)
+        if kept is not None:
+            t0, report = kept
+        else:
+            client.drop_database(database)
+            log(f"## {size:,} messages: building (history ends {t0.isoformat()})")
+            report = build(db, BuildOptions(size, t0, seed=args.seed), progress=log)
+            log(f"built in {report.seconds:.0f} s ({report.seconds_generate:.0f} s insert, "
+                f"{report.seconds_indexes:.0f} s indexes): {report.counts}")
+            remember_kept(db, args, size, t0, report)
+        result = SizeResult(size, report, server_version=client.server_info()["version"],
+                            reused=kept is not None)
         traffic = Traffic(db, args.seed)
         workdir = Path(tempfile.mkdtemp(prefix="librechat-bench-"))
         try:
             start_profiler(db)
+            result.floor = measure_floor(uri, database, db)
+            log(f"  floor (plain $group over {', '.join(COUNTED)}): "
+                f"{result.floor.describe()}, load {load_text(result.floor.load)}")
             job = Job(uri, database, db, workdir, args.timeout)
-            _simulate(job, traffic, t0, result, log, args.cold_fallback_timeout)
+            _simulate(job, traffic, t0, result, log, args.cold_fallback_timeout,
+                      lambda: measure_floor(uri, database, db))
         finally:
             db.command("profile", 0)
             client.close()
             shutil.rmtree(workdir, ignore_errors=True)
-            if args.mongodb_uri and not args.keep:
+            if args.mongodb_uri and not args.keep and not args.data_dir:
                 with pymongo.MongoClient(uri) as cleanup:
                     cleanup.drop_database(database)
     return result
 
 
+def load_text(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.2f}" for x in load)
+
+
+# Keeping a built database between benchmark runs (--data-dir): a 5M database takes minutes
+# to build. What the build made is remembered beside it (counts and the largest _id of each
+# collection the ticks write to); before reuse, everything a previous benchmark's ticks added
+# is deleted and the job's own indexes are dropped, so every run starts from the same data.
+
+
+def _kept_path(args: argparse.Namespace, size: int) -> Path:
+    return Path(args.data_dir) / f"librechat_bench_{size}.json"
+
+
+def remember_kept(db: Any, args: argparse.Namespace, size: int, t0: datetime,
+                  report: BuildReport) -> None:
+    if not args.data_dir:
+        return
+    last = {}
+    for name in TRAFFIC:
+        doc = db[name].find_one({}, {"_id": 1}, sort=[("_id", -1)])
+        last[name] = str(doc["_id"]) if doc else None
+    _kept_path(args, size).write_text(json.dumps({
+        "size": size, "seed": args.seed, "t0": t0.isoformat(), "counts": report.counts,
+        "seconds_generate": report.seconds_generate,
+        "seconds_indexes": report.seconds_indexes, "last_ids": last}))
+
+
+def restore_kept(db: Any, args: argparse.Namespace, size: int,
+                 log: Any) -> tuple[datetime, BuildReport] | None:
+    """(t0, build report) of a kept database brought back to its built state, or None."""
+    if not args.data_dir:
+        return None
+    try:
+        meta = json.loads(_kept_path(args, size).read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("seed") != args.seed or meta.get("size") != size:
+        return None
+    for name, last in meta["last_ids"].items():
+        if last is not None:
+            deleted = db[name].delete_many({"_id": {"$gt": ObjectId(last)}}).deleted_count
+            if deleted:
+                log(f"  kept database: removed {deleted:,} {name} added by earlier ticks")
+    for name in TRAFFIC:
+        for index in db[name].list_indexes():
+            if str(index["name"]).startswith("librechat_textfile"):
+                db[name].drop_index(index["name"])
+    counts = {name: db[name].count_documents({}) for name in meta["counts"]}
+    if counts != meta["counts"]:
+        log(f"  kept database differs from its build ({counts} vs {meta['counts']}): "
+            "rebuilding")
+        return None
+    report = BuildReport(counts, meta["seconds_generate"], meta["seconds_indexes"])
+    log(f"## {size:,} messages: reusing the kept database (built in {report.seconds:.0f} s, "
+        f"history ends {meta['t0']})")
+    return datetime.fromisoformat(meta["t0"]), report
+
+
 def _simulate(job: Job, traffic: Traffic, t0: datetime, result: SizeResult, log: Any,
-              fallback_timeout: float) -> None:
+              fallback_timeout: float, floor: Any) -> None:
     cold: list[Run] = []
     steady: list[Run] = []
     failed_later: list[Run] = []
@@ -550,6 +737,13 @@ def _simulate(job: Job, traffic: Traffic, t0: datetime, result: SizeResult, log:
             f"exit {'/'.join(str(r.exit_code) for r in failed_later)} at --timeout "
             f"{job.timeout:g}; ticks " + "/".join(r.label.split()[-1] for r in failed_later))
     last_now = t0 + timedelta(seconds=tick * TICK)
+    if steady:
+        result.imports = import_profile(job, last_now)
+        log("  imports of a steady run (python -X importtime, cumulative s): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in result.imports.items()))
+    result.floor_full = floor()
+    log(f"  floor again, before the full recompute: {result.floor_full.describe()}, "
+        f"load {load_text(result.floor_full.load)}")
     fresh_state, fresh_out = job.workdir / "fresh.json", job.workdir / "fresh.prom"
     full: list[Run] = []
     while len(full) < 5:
@@ -577,12 +771,36 @@ def same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
+class KeptMongod(Mongod):
+    """The test mongod on a dbpath that outlives the benchmark (--data-dir)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.kept = directory
+
+    def start(self) -> Mongod:
+        self.kept.mkdir(parents=True, exist_ok=True)
+        self.tmpdir = self.kept
+        self.dbpath.mkdir(exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            self._start_with_retries()
+        except BaseException:
+            self._terminate()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._terminate()  # the dbpath stays
+
+
 @contextmanager
 def server(args: argparse.Namespace) -> Iterator[str]:
     if args.mongodb_uri:
         yield args.mongodb_uri
         return
-    with Mongod() as mongod, pymongo.MongoClient(mongod.uri) as client:
+    mongod_ = KeptMongod(Path(args.data_dir)) if args.data_dir else Mongod()
+    with mongod_ as mongod, pymongo.MongoClient(mongod.uri) as client:
         # tests/mongod.py starts with a 0.25 GB cache for the suite; a database host has more.
         cache = f"cache_size={int(args.cache_gb * 1024)}M"
         client.admin.command("setParameter", 1, wiredTigerEngineRuntimeConfig=cache)
@@ -607,12 +825,14 @@ def size_table(res: SizeResult) -> list[str]:
              f"(built in {res.build.seconds:.0f} s: {res.build.seconds_generate:.0f} s insert, "
              f"{res.build.seconds_indexes:.0f} s indexes)", "",
              "| run | runs | new docs | docs examined | keys examined | ops | wall s | "
-             "peak RSS MB | note |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "peak RSS MB | load | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    if res.reused:
+        lines[3] += "; reused from --data-dir, restored to its built state"
     for row in res.rows.values():
         lines.append(f"| {row.name} | {row.runs} | {human(row.new_docs)} | {human(row.docs)} | "
                      f"{human(row.keys)} | {row.ops:,.0f} | {row.wall:.2f} | "
-                     f"{row.rss_mb:.0f} | {row.note} |")
+                     f"{row.rss_mb:.0f} | {row.load:.1f} | {row.note} |")
     steady, full = res.rows.get("steady"), res.rows.get("full")
     if steady and full:
         lines += ["", f"steady/full: docs {ratio(steady.docs, full.docs)}, keys "
@@ -635,6 +855,85 @@ def size_table(res: SizeResult) -> list[str]:
             top = sorted(row.sections.items(), key=lambda kv: -kv[1])[:4]
             lines.append("  * slowest sections (job's own timing): "
                          + ", ".join(f"{name} {secs:.2f} s" for name, secs in top))
+    return lines
+
+
+def floor_table(results: list[SizeResult]) -> list[str]:
+    """Issue 12's table: the one-pass floor, the first count and the full recompute against
+    it, docs + keys examined per stored document of the counted collections, the steady run,
+    peak RSS, and the machine's load while each was measured."""
+    lines = ["| messages | counted docs | floor s | first count s (runs) | first / floor | "
+             "examined / doc | full recompute s | full / floor | examined / doc | "
+             "steady s | steady / floor | peak RSS MB | load (floor / cold / full) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for res in results:
+        floor, floor_full = res.floor, res.floor_full or res.floor
+        cold = res.rows.get("cold")
+        fallback = res.rows.get("cold_fallback")
+        full, steady = res.rows.get("full"), res.rows.get("steady")
+        if floor is None or cold is None or full is None:
+            continue
+        cold_wall = cold.wall + (fallback.wall if fallback else 0.0)
+        cold_runs = cold.runs + (fallback.runs if fallback else 0)
+        cold_examined = cold.docs + cold.keys + (
+            fallback.docs + fallback.keys if fallback else 0.0)
+        rss = max((r.rss_mb for r in res.rows.values()), default=0.0)
+        lines.append(
+            f"| {human(res.size)} | {human(floor.documents)} | {floor.seconds:.2f} | "
+            f"{cold_wall:.2f} ({cold_runs}) | {cold_wall / floor.seconds:.2f}x | "
+            f"{cold_examined / floor.documents:.2f} | {full.wall:.2f} | "
+            f"{full.wall / floor_full.seconds:.2f}x | "
+            f"{(full.docs + full.keys) / floor_full.documents:.2f} | "
+            f"{steady.wall if steady else float('nan'):.2f} | "
+            f"{(steady.wall if steady else float('nan')) / floor.seconds:.3f}x | {rss:.0f} | "
+            f"{floor.load[0]:.1f} / {max(cold.load, fallback.load if fallback else 0):.1f}"
+            f" / {full.load:.1f} |")
+    lines += ["", "Floor: `[{\"$group\": {\"_id\": \"$<field>\", \"n\": {\"$sum\": 1}}}]`"
+              " on each of " + ", ".join(f"{k} (by {v})" for k, v in FLOOR_FIELDS.items())
+              + ", timed from the benchmark process, best of 2 after a "
+              "warm-up pass, measured before the first count and again before the full "
+              "recompute (the latter is the full recompute's reference). First count: every "
+              "run without state until progress is 1, wall time of the whole process "
+              "(interpreter start included). Examined: the profiler's docsExamined + "
+              "keysExamined of those runs over the stored documents of the counted "
+              "collections. Load: the machine's 1-minute load average (2 CPUs) at the "
+              "start."]
+    for res in results:
+        if res.floor and res.floor_full:
+            lines.append(f"\n{human(res.size)}: floor before the first count "
+                         f"{res.floor.describe()}; before the full recompute "
+                         f"{res.floor_full.describe()}")
+        if res.imports:
+            lines.append(f"{human(res.size)}: imports of a steady run (`python -X importtime`"
+                         ", cumulative s): " + ", ".join(
+                             f"{k} {v:.3f}" for k, v in res.imports.items()))
+    return lines
+
+
+def floor_targets(results: list[SizeResult]) -> list[str]:
+    lines = []
+    for res in results:
+        cold, floor = res.rows.get("cold"), res.floor
+        if cold is None or floor is None or "cold_fallback" in res.rows:
+            if cold is not None:
+                lines.append(f"| {res.size:,} | first count in one run at --timeout | "
+                             "needed a longer --timeout | NO |")
+            continue
+        over = cold.wall / floor.seconds
+        per_doc = (cold.docs + cold.keys) / floor.documents
+        if res.size == 1_000_000:
+            lines.append(f"| {res.size:,} | first count in one run at --timeout | "
+                         f"{cold.runs} run(s) | {'yes' if cold.runs == 1 else 'NO'} |")
+            lines.append(f"| {res.size:,} | first count ≤ {FLOOR_RATIO:g}x the floor "
+                         f"(stretch {FLOOR_STRETCH:g}x) | {over:.2f}x | "
+                         f"{'yes' if over <= FLOOR_RATIO else 'NO'}"
+                         f"{' (stretch too)' if over <= FLOOR_STRETCH else ''} |")
+        lines.append(f"| {res.size:,} | docs + keys examined ≤ {EXAMINED_PER_DOC:g} per stored "
+                     f"document | {per_doc:.2f} | "
+                     f"{'yes' if per_doc <= EXAMINED_PER_DOC else 'NO'} |")
+        if res.size >= COLD_TARGET_SIZE:
+            lines.append(f"| {res.size:,} | first count ≤ 60 s in all | {cold.wall:.1f} s | "
+                         f"{'yes' if cold.wall <= 60 else 'NO'} |")
     return lines
 
 
@@ -671,7 +970,7 @@ def targets(results: list[SizeResult]) -> list[str]:
         if "failed" in res.rows:
             lines.append(f"| {res.size:,} | every run after the cold count succeeds | "
                          f"{res.rows['failed'].runs} failed | NO |")
-    return lines
+    return lines + floor_targets(results)
 
 
 def cross_size(results: list[SizeResult]) -> list[str]:
@@ -713,12 +1012,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="use this server instead of starting a mongod (a database "
                              "librechat_bench_<size> is created and dropped)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (--mongodb-uri)")
+    parser.add_argument("--data-dir", default="",
+                        help="run mongod on this dbpath and keep the built databases there "
+                             "for the next benchmark (a 5M database takes minutes to build); "
+                             "what earlier ticks added is removed before reuse")
     parser.add_argument("--timeout", type=float, default=40.0, help="the job's --timeout")
     parser.add_argument("--cold-fallback-timeout", type=float, default=150.0,
                         help="--timeout for the rest of a first count that cannot advance at "
                              "--timeout (two failed runs in a row)")
     parser.add_argument("--cache-gb", type=float, default=2.0,
                         help="WiredTiger cache of the started mongod")
+    parser.add_argument("--job-rev", default="",
+                        help="benchmark the job as committed at this git revision (default: "
+                             "the work tree as it is at the start)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
@@ -727,9 +1033,19 @@ def main(argv: list[str] | None = None) -> int:
     version_at_start = job_version()
     snapshot_dir = Path(tempfile.mkdtemp(prefix="librechat-bench-job-"))
     SNAPSHOT[0] = snapshot_dir / JOB.name
-    shutil.copy2(JOB, SNAPSHOT[0])
-    shutil.copytree(PACKAGE, snapshot_dir / PACKAGE.name,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    if args.job_rev:
+        # A committed version of the job (say, a baseline), read with git archive: the work
+        # tree and the index are not touched.
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.job_rev, JOB.name,
+                                  PACKAGE.name], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(snapshot_dir)], input=archive, check=True)
+        version_at_start = "commit " + subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.job_rev],
+            capture_output=True, text=True, check=True).stdout.strip()
+    else:
+        shutil.copy2(JOB, SNAPSHOT[0])
+        shutil.copytree(PACKAGE, snapshot_dir / PACKAGE.name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
 
     def log(message: str) -> None:
         print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
@@ -748,6 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Wall time: the whole process, interpreter start included. Peak RSS: "
              + ("GNU time %M." if TIME else "wait4 (inflated: no /usr/bin/time)."), "",
              job_line, ""]
+    lines += ["### The first count against the one-pass floor", "", *floor_table(results), ""]
     for res in results:
         lines += [*size_table(res), ""]
     lines += ["### Targets", "", *targets(results), "", *cross_size(results), ""]

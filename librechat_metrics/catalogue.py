@@ -17,6 +17,34 @@ TENANT = "tenant"
 
 
 @dataclasses.dataclass(frozen=True)
+class Dimension:
+    """An open-ended label dimension: one slot table (--label-limit values, aging after
+    --label-ttl) shared by every family that carries it, so a model has a series in messages,
+    errors, tokens and cost alike, or in none."""
+
+    name: str
+
+
+MODEL = Dimension("model")
+ENDPOINT = Dimension("endpoint")
+TOOL = Dimension("tool")  # the pair (tool, mcp_server): an MCP tool belongs to its server
+AGENT = Dimension("agent")
+MCP_SERVER = Dimension("mcp_server")
+FEEDBACK_TAG = Dimension("feedback_tag")
+FILE_SOURCE = Dimension("file_source")
+FILE_CONTEXT = Dimension("file_context")
+TOKEN_CONTEXT = Dimension("token_context")
+AUTH_PROVIDER = Dimension("auth_provider")
+USER_ROLE = Dimension("user_role")
+AGENT_PROVIDER = Dimension("agent_provider")
+AGENT_CATEGORY = Dimension("agent_category")
+FINISH_REASON = Dimension("finish_reason")
+DIMENSIONS = (MODEL, ENDPOINT, TOOL, AGENT, MCP_SERVER, FEEDBACK_TAG, FILE_SOURCE,
+              FILE_CONTEXT, TOKEN_CONTEXT, AUTH_PROVIDER, USER_ROLE, AGENT_PROVIDER,
+              AGENT_CATEGORY, FINISH_REASON)
+
+
+@dataclasses.dataclass(frozen=True)
 class Spec:
     """The declaration of one metric family."""
 
@@ -24,9 +52,10 @@ class Spec:
     kind: str
     help: str
     labels: tuple[str, ...] = ()
-    # Groups of open-ended labels: each group is capped as one value (a value and its
-    # companion go to 'other' together), groups one after the other.
-    capped: tuple[tuple[str, ...], ...] = ()
+    # Open-ended labels and their dimension; a group of labels (tool, mcp_server) shares one.
+    dims: tuple[tuple[tuple[str, ...], Dimension], ...] = ()
+    # Labels with a fixed set of values: each is written, at 0 where nothing happened.
+    closed: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # With --tenant-label, a family over documents that carry tenantId gets a 'tenant' label.
     tenanted: bool = True
 
@@ -40,36 +69,46 @@ class Spec:
             raise KeyError(f"{self.name} takes labels {self.labels}, got {sorted(given)}")
         return tuple(labels[name] for name in self.labelnames(tenant))
 
-    def capped_positions(self, tenant: bool) -> tuple[tuple[int, ...], ...]:
+    def dim_positions(self, tenant: bool) -> tuple[tuple[tuple[int, ...], Dimension], ...]:
         names = self.labelnames(tenant)
-        return tuple(tuple(names.index(label) for label in group) for group in self.capped)
+        return tuple((tuple(names.index(label) for label in group), dim)
+                     for group, dim in self.dims)
 
 
 CATALOGUE: dict[str, Spec] = {}
+Dims = Mapping[str | tuple[str, ...], Dimension]
+Closed = Mapping[str, tuple[str, ...]]
 
 
-def _declare(name: str, kind: str, help_text: str, labels: tuple[str, ...] = (),
-             capped: tuple[tuple[str, ...], ...] | None = None, tenanted: bool = True) -> Spec:
+def _declare(name: str, kind: str, help_text: str, labels: tuple[str, ...], dims: Dims,
+             closed: Closed, tenanted: bool) -> Spec:
     if name in CATALOGUE:
         raise ValueError(f"{name} is declared twice")
-    spec = Spec(name, kind, help_text, labels,
-                tuple((label,) for label in labels if label in OPEN_ENDED)
-                if capped is None else capped, tenanted)
+    uses = tuple(((group,) if isinstance(group, str) else tuple(group), dim)
+                 for group, dim in dims.items())
+    covered = {label for group, _ in uses for label in group} | set(closed)
+    if not covered <= set(labels):
+        raise ValueError(f"{name}: dimensions or closed labels that are not its labels")
+    spec = Spec(name, kind, help_text, labels, uses, tuple(closed.items()), tenanted)
     CATALOGUE[name] = spec
     return spec
 
 
-def counter(name: str, help_text: str, *labels: str, **options: object) -> Spec:
-    return _declare(name, COUNTER, help_text, labels, **options)  # type: ignore[arg-type]
+def counter(name: str, help_text: str, *labels: str, dims: Dims | None = None,
+            closed: Closed | None = None, tenanted: bool = True) -> Spec:
+    return _declare(name, COUNTER, help_text, labels, dims or {}, closed or {}, tenanted)
 
 
-def gauge(name: str, help_text: str, *labels: str, **options: object) -> Spec:
-    return _declare(name, GAUGE, help_text, labels, **options)  # type: ignore[arg-type]
+def gauge(name: str, help_text: str, *labels: str, dims: Dims | None = None,
+          closed: Closed | None = None, tenanted: bool = True) -> Spec:
+    return _declare(name, GAUGE, help_text, labels, dims or {}, closed or {}, tenanted)
 
 
-# Labels whose values come from documents without a fixed list: capped by default.
-OPEN_ENDED = frozenset({"model", "endpoint", "tool", "mcp_server", "context", "provider",
-                        "role", "source", "tag", "category", "agent_id", "agent_name"})
+BY_MODEL = {"model": MODEL}
+ROLES = {"role": ("user", "assistant")}
+TOKEN_KINDS = ("uncached_prompt", "cache_read", "cache_write", "completion")
+RATINGS = {"rating": ("thumbsUp", "thumbsDown")}
+BY_FILE = {"source": FILE_SOURCE, "context": FILE_CONTEXT}
 
 # ---- messages (sections/messages.py) --------------------------------------------------------
 
@@ -79,20 +118,27 @@ ERROR_MESSAGES_TOTAL = counter("librechat_error_messages_total",
                                "Messages created with error: true or an error content part.")
 MESSAGES_PER_MODEL_TOTAL = counter(
     "librechat_messages_per_model_total",
-    "Assistant messages created, by model (agent id on the agents endpoint).", "model")
+    "Assistant messages created, by model (an agent's messages under the agent's LLM).",
+    "model", dims=BY_MODEL)
 ERRORS_PER_MODEL_TOTAL = counter("librechat_errors_per_model_total",
-                                 "Error messages created, by model.", "model")
+                                 "Error messages created, by model.", "model", dims=BY_MODEL)
 ENDPOINT_MESSAGES_TOTAL = counter(
     "librechat_endpoint_messages_total",
     "Messages created, by endpoint and role (user or assistant).", "endpoint", "role",
-    capped=(("endpoint",),))
+    dims={"endpoint": ENDPOINT}, closed=ROLES)
 UNFINISHED_MESSAGES_TOTAL = counter(
     "librechat_unfinished_messages_total",
-    "Assistant messages created unfinished (aborted or partial), by model.", "model")
+    "Assistant messages created unfinished (aborted or partial), by model.", "model",
+    dims=BY_MODEL)
 AGENT_MESSAGES_TOTAL = counter(
     "librechat_agent_messages_total",
-    "Assistant messages created by LibreChat agents, by agent id and name.",
-    "agent_id", "agent_name", capped=(("agent_id", "agent_name"),))
+    "Assistant messages created by LibreChat agents, by agent id (names in "
+    "librechat_agent_info).", "agent_id", dims={"agent_id": AGENT})
+RESPONSES_BY_FINISH_REASON_TOTAL = counter(
+    "librechat_responses_by_finish_reason_total",
+    "Assistant messages created, by model and the provider's finish_reason where LibreChat "
+    "saved one (length: cut off at the token limit, content_filter: blocked), none where not.",
+    "model", "finish_reason", dims={"model": MODEL, "finish_reason": FINISH_REASON})
 DAILY_UNIQUE_USERS = gauge("librechat_daily_unique_users",
                            "Distinct users with a message created since local midnight.",
                            tenanted=False)
@@ -104,20 +150,21 @@ MONTHLY_UNIQUE_USERS = gauge("librechat_monthly_unique_users",
                              tenanted=False)
 UNIQUE_USERS = gauge("librechat_unique_users",
                      "Distinct users with a message created in the trailing window.", "window",
-                     tenanted=False)
+                     closed={"window": ("1h", "24h", "7d", "30d")}, tenanted=False)
 
 # ---- tools (sections/tools.py) -------------------------------------------------------------
 
+BY_TOOL = {("tool", "mcp_server"): TOOL}
 TOOL_CALLS_TOTAL = counter(
     "librechat_tool_calls_total",
-    "Tool calls in messages created, by tool; mcp_server is set for MCP tools "
-    "(<tool>_mcp_<server>).", "tool", "mcp_server")
+    "Tool calls in messages created, by tool; mcp_server names the server of MCP tools "
+    "(<tool>_mcp_<server>), none for other tools.", "tool", "mcp_server", dims=BY_TOOL)
 TOOL_CALL_ERRORS_TOTAL = counter(
     "librechat_tool_call_errors_total",
     "Tool calls in messages created whose output says 'error processing tool' (LibreChat's UI "
-    "heuristic), by tool.", "tool", "mcp_server")
+    "heuristic), by tool.", "tool", "mcp_server", dims=BY_TOOL)
 
-# ---- the 5-minute windows (sections/activity.py) ---------------------------------------------
+# ---- the 5-minute windows (sections/activity.py, sections/tokens.py) ------------------------
 
 ACTIVE_USERS = gauge("librechat_active_users",
                      "Distinct users with a message created in the last 5 minutes.")
@@ -127,20 +174,22 @@ ACTIVE_CONVERSATIONS = gauge(
 MESSAGES_5M = gauge("librechat_messages_5m", "Messages created in the last 5 minutes.")
 MESSAGES_PER_MODEL_5M = gauge("librechat_messages_per_model_5m",
                               "Assistant messages created in the last 5 minutes, by model.",
-                              "model")
+                              "model", dims=BY_MODEL)
 ERROR_MESSAGES_5M = gauge("librechat_error_messages_5m",
                           "Error messages created in the last 5 minutes.")
 ERRORS_PER_MODEL_5M = gauge("librechat_errors_per_model_5m",
-                            "Error messages created in the last 5 minutes, by model.", "model")
+                            "Error messages created in the last 5 minutes, by model.", "model",
+                            dims=BY_MODEL)
 INPUT_TOKENS_5M = gauge("librechat_input_tokens_5m",
                         "Prompt tokens billed in the last 5 minutes.")
 OUTPUT_TOKENS_5M = gauge("librechat_output_tokens_5m",
                          "Completion tokens billed in the last 5 minutes.")
 MODEL_INPUT_TOKENS_5M = gauge("librechat_model_input_tokens_5m",
-                              "Prompt tokens billed in the last 5 minutes, by model.", "model")
+                              "Prompt tokens billed in the last 5 minutes, by model.", "model",
+                              dims=BY_MODEL)
 MODEL_OUTPUT_TOKENS_5M = gauge("librechat_model_output_tokens_5m",
                                "Completion tokens billed in the last 5 minutes, by model.",
-                               "model")
+                               "model", dims=BY_MODEL)
 
 # ---- tokens and cost (sections/tokens.py) ----------------------------------------------------
 
@@ -150,36 +199,55 @@ INPUT_TOKENS_TOTAL = counter("librechat_input_tokens_total",
 OUTPUT_TOKENS_TOTAL = counter("librechat_output_tokens_total",
                               "Completion tokens billed (transactions tokenType completion).")
 INPUT_TOKENS_PER_MODEL_TOTAL = counter("librechat_input_tokens_per_model_total",
-                                       "Prompt tokens billed, by transaction model.", "model")
+                                       "Prompt tokens billed, by transaction model.", "model",
+                                       dims=BY_MODEL)
 OUTPUT_TOKENS_PER_MODEL_TOTAL = counter("librechat_output_tokens_per_model_total",
                                         "Completion tokens billed, by transaction model.",
-                                        "model")
+                                        "model", dims=BY_MODEL)
 TOKENS_TOTAL = counter("librechat_tokens_total",
-                       "Tokens by model and kind: prompt (not cached), cache_read, cache_write, "
-                       "completion; kinds add up to all billed tokens.", "model", "kind")
+                       "Tokens by model and kind: uncached_prompt, cache_read, cache_write, "
+                       "completion; kinds add up to all billed tokens.", "model", "kind",
+                       dims=BY_MODEL, closed={"kind": TOKEN_KINDS})
 CONTEXT_TOKENS_TOTAL = counter(
     "librechat_context_tokens_total",
     "Tokens by transaction context (message, title, summarization, ...) and token_type "
-    "(prompt or completion).", "context", "token_type")
+    "(prompt with its cache, or completion).", "context", "token_type",
+    dims={"context": TOKEN_CONTEXT}, closed={"token_type": ("prompt", "completion")})
 LLM_CALLS_TOTAL = counter("librechat_llm_calls_total",
-                          "LLM calls (completion transactions), by model.", "model")
+                          "LLM calls (completion transactions), by model.", "model",
+                          dims=BY_MODEL)
 COST_USD_TOTAL = counter("librechat_cost_usd_total",
                          "Cost in USD of prompt and completion tokens (|tokenValue| / 1e6), by "
-                         "model; credits excluded.", "model")
+                         "model; credits excluded.", "model", dims=BY_MODEL)
 CREDITS_GRANTED_TOTAL = counter(
     "librechat_credits_granted_total",
     "Token credits granted (tokenType credits; 1e6 credits = 1 USD), by context "
-    "(autoRefill, admin).", "context")
+    "(autoRefill, admin).", "context", dims={"context": TOKEN_CONTEXT})
+CONTEXT_COST_USD_TOTAL = counter(
+    "librechat_context_cost_usd_total",
+    "Cost in USD of prompt and completion tokens by transaction context (message, title, "
+    "summarization, incomplete, ...).", "context", dims={"context": TOKEN_CONTEXT})
+AGENT_COST_USD_TOTAL = counter(
+    "librechat_agent_cost_usd_total",
+    "Cost in USD of the transactions of conversations held by an agent (conversation "
+    "agent_id naming an agent in agents; titles and summaries included), by agent id.",
+    "agent_id", dims={"agent_id": AGENT})
+AGENT_TOKENS_TOTAL = counter(
+    "librechat_agent_tokens_total",
+    "Tokens of the transactions of conversations held by an agent, by agent id and "
+    "token_type (prompt with its cache, or completion).", "agent_id", "token_type",
+    dims={"agent_id": AGENT}, closed={"token_type": ("prompt", "completion")})
 TOKEN_SOURCE_INFO = gauge(
     "librechat_token_source_info",
     "Where token figures come from: transactions (provider-reported), or messages.tokenCount "
-    "when the database has no transactions.", "source", capped=(), tenanted=False)
+    "when the database has no transactions.", "source", tenanted=False)
 
 # ---- conversations (sections/conversations.py) ---------------------------------------------
 
 CONVERSATIONS_TOTAL = counter("librechat_conversations_total", "Conversations created.")
 ENDPOINT_CONVERSATIONS_TOTAL = counter("librechat_endpoint_conversations_total",
-                                       "Conversations created, by endpoint.", "endpoint")
+                                       "Conversations created, by endpoint.", "endpoint",
+                                       dims={"endpoint": ENDPOINT})
 TEMPORARY_CONVERSATIONS = gauge(
     "librechat_temporary_conversations",
     "Temporary conversations stored now (isTemporary, or expiredAt on LibreChat before 0.8.6).")
@@ -194,14 +262,15 @@ COLLECTION_DOCUMENTS = gauge(
 
 UPLOADED_FILES_TOTAL = counter("librechat_uploaded_files_total", "Files created.")
 FILES_CREATED_TOTAL = counter("librechat_files_created_total",
-                              "Files created, by source and context.", "source", "context")
-FILE_BYTES_CREATED_TOTAL = counter("librechat_file_bytes_created_total",
-                                   "Bytes of files created, by source and context.",
-                                   "source", "context")
+                              "Files created, by source and context.", "source", "context",
+                              dims=BY_FILE)
+FILES_CREATED_BYTES_TOTAL = counter("librechat_files_created_bytes_total",
+                                    "Bytes of files created, by source and context.",
+                                    "source", "context", dims=BY_FILE)
 FILES = gauge("librechat_files", "Files stored now, by source and context.",
-              "source", "context")
-FILE_BYTES = gauge("librechat_file_bytes", "Bytes of files stored now, by source and context.",
-                   "source", "context")
+              "source", "context", dims=BY_FILE)
+FILES_BYTES = gauge("librechat_files_bytes", "Bytes of files stored now, by source and context.",
+                    "source", "context", dims=BY_FILE)
 FILES_EMBEDDED = gauge("librechat_files_embedded",
                        "Files stored now that are embedded in the RAG vector store.")
 
@@ -209,10 +278,13 @@ FILES_EMBEDDED = gauge("librechat_files_embedded",
 
 REGISTERED_USERS_TOTAL = counter("librechat_registered_users_total", "User accounts created.")
 REGISTRATIONS_TOTAL = counter("librechat_registrations_total",
-                              "User accounts created, by auth provider.", "provider")
+                              "User accounts created, by auth provider.", "provider",
+                              dims={"provider": AUTH_PROVIDER})
 USERS = gauge("librechat_users",
               "User accounts stored now, by auth provider, role and e-mail verification.",
-              "provider", "role", "email_verified")
+              "provider", "role", "email_verified",
+              dims={"provider": AUTH_PROVIDER, "role": USER_ROLE},
+              closed={"email_verified": ("true", "false")})
 USERS_PENDING_VERIFICATION = gauge(
     "librechat_users_pending_verification",
     "Local sign-ups not yet verified (expiresAt set; LibreChat deletes them after 7 days).")
@@ -221,29 +293,49 @@ SESSIONS_ACTIVE = gauge(
     "Login sessions alive now (refresh sessions with expiration in the future).")
 BANS_ACTIVE = gauge("librechat_bans_active",
                     "Bans in force now (logs keys BANS:<id> with expiresAt in the future), by "
-                    "kind: user id or ip.", "kind")
+                    "kind: user id or ip.", "kind", closed={"kind": ("user", "ip")})
 BALANCES = gauge("librechat_balances",
                  "Balance records stored now (one per user in balance mode).")
 BALANCE_CREDITS = gauge("librechat_balance_credits",
                         "Token credits held by all users now (1e6 credits = 1 USD).")
 BALANCE_USERS_AT_ZERO = gauge("librechat_balance_users_at_zero",
                               "Users whose balance is zero or less now.")
+BALANCE_RESERVATIONS = gauge(
+    "librechat_balance_reservations",
+    "Credit holds of requests running now (balances.reservations with expiresAt in the "
+    "future; LibreChat with @librechat/data-schemas 0.0.71+, else 0).")
+BALANCE_CREDITS_RESERVED = gauge(
+    "librechat_balance_credits_reserved",
+    "Token credits held by requests running now (the sum of those holds' amounts).")
+BALANCE_RANGES = ("0", "0-0.1", "0.1-1", "1-10", "10+")
+BALANCE_USERS_BY_RANGE = gauge(
+    "librechat_balance_users_by_range",
+    "Users by balance now, in USD ranges (not cumulative): 0 is at or below zero, 0-0.1 above "
+    "zero and below 0.10, then below 1, below 10, and 10+ from 10 USD up.", "balance_usd",
+    closed={"balance_usd": BALANCE_RANGES})
 
 # ---- feedback (sections/feedback.py) -------------------------------------------------------
 
 FEEDBACK = gauge("librechat_feedback",
                  "Feedback stored now on assistant messages, by rating (thumbsUp, thumbsDown) "
-                 "and model.", "rating", "model")
+                 "and model.", "rating", "model", dims=BY_MODEL, closed=RATINGS)
 FEEDBACK_TAGS = gauge("librechat_feedback_tags", "Feedback stored now, by rating and reason tag.",
-                      "rating", "tag")
+                      "rating", "tag", dims={"tag": FEEDBACK_TAG}, closed=RATINGS)
 
 # ---- agents (sections/agents.py) -----------------------------------------------------------
 
 AGENTS = gauge("librechat_agents", "Agents defined now, by provider (endpoint) and category.",
-               "provider", "category")
+               "provider", "category",
+               dims={"provider": AGENT_PROVIDER, "category": AGENT_CATEGORY})
 AGENTS_WITH_MCP_SERVER = gauge(
     "librechat_agents_with_mcp_server",
-    "Agents defined now that use an MCP server, by server (mcpServerNames).", "mcp_server")
+    "Agents defined now that use an MCP server, by server (mcpServerNames).", "mcp_server",
+    dims={"mcp_server": MCP_SERVER})
+AGENT_INFO = gauge(
+    "librechat_agent_info",
+    "1 per agent with series in the agent families: its name, provider and LLM, for joins "
+    "on agent_id (group_left); refreshed with the stored-now gauges.",
+    "agent_id", "agent_name", "provider", "model", tenanted=False)
 
 # ---- daily statistics (sections/daily.py) --------------------------------------------------
 
@@ -265,15 +357,35 @@ MESSAGES_PER_USER_PER_DAY_STDDEV = gauge(
     f"Population stddev of messages sent per active user per day {_WINDOW}.", tenanted=False)
 MESSAGES_PER_MODEL_YESTERDAY = gauge(
     "librechat_messages_per_model_yesterday",
-    "Assistant messages created yesterday (local day), by model.", "model", tenanted=False)
+    "Assistant messages created yesterday (local day), by model.", "model", dims=BY_MODEL,
+    tenanted=False)
 MESSAGES_PER_MODEL_PER_DAY_AVERAGE = gauge(
     "librechat_messages_per_model_per_day_average",
     f"Mean assistant messages per day by model {_WINDOW}, idle days as 0.", "model",
-    tenanted=False)
+    dims=BY_MODEL, tenanted=False)
 MESSAGES_PER_MODEL_PER_DAY_STDDEV = gauge(
     "librechat_messages_per_model_per_day_stddev",
     f"Population stddev of assistant messages per day by model {_WINDOW}.", "model",
-    tenanted=False)
+    dims=BY_MODEL, tenanted=False)
+
+# ---- usage spread over users (sections/spread.py) -------------------------------------------
+
+_QUANTILES = {"quantile": ("0.5", "0.9", "0.99", "1")}
+MESSAGES_SENT_PER_USER_YESTERDAY = gauge(
+    "librechat_messages_sent_per_user_yesterday",
+    "Messages sent per user who sent any, yesterday (local day): nearest-rank quantiles "
+    "(1 = the maximum).", "quantile", closed=_QUANTILES, tenanted=False)
+COST_USD_PER_USER_YESTERDAY = gauge(
+    "librechat_cost_usd_per_user_yesterday",
+    "USD spent per user who spent any, yesterday (local day, transactions by _id time): "
+    "nearest-rank quantiles (1 = the maximum).", "quantile", closed=_QUANTILES, tenanted=False)
+COST_SHARE_OF_TOP_USERS_YESTERDAY = gauge(
+    "librechat_cost_share_of_top_users_yesterday",
+    "Share (0-1) of yesterday's spend by the top 1% and 10% of spending users (at least one).",
+    "top", closed={"top": ("1%", "10%")}, tenanted=False)
+SPENDING_USERS_YESTERDAY = gauge(
+    "librechat_spending_users_yesterday",
+    "Users with any prompt or completion spend yesterday (local day).", tenanted=False)
 
 # ---- the job itself (sections/job.py) ------------------------------------------------------
 
@@ -286,7 +398,7 @@ EXPORTER_RUN_TIMESTAMP = gauge("librechat_exporter_run_timestamp_seconds",
                                "When the last run ended (Unix time).", tenanted=False)
 EXPORTER_RUN_DURATION = gauge("librechat_exporter_run_duration_seconds",
                               "Wall time of the last run.", tenanted=False)
-EXPORTER_SECTION_DURATION = gauge("librechat_exporter_duration_seconds",
+EXPORTER_SECTION_DURATION = gauge("librechat_exporter_section_duration_seconds",
                                   "Wall time of each section in the last run.", "section",
                                   tenanted=False)
 EXPORTER_ERRORS = gauge("librechat_exporter_errors",
@@ -294,12 +406,18 @@ EXPORTER_ERRORS = gauge("librechat_exporter_errors",
                         "are left out).", "section", tenanted=False)
 EXPORTER_CONFIG_INFO = gauge(
     "librechat_exporter_config_info",
-    "Settings that shape the numbers: calendar timezone, daily statistics window in days, "
-    "label limit (1).", "timezone", "daily_days", "label_limit", tenanted=False)
+    "Settings that shape the numbers: database, calendar timezone, daily statistics window in "
+    "days, label limit and time-to-live in days, tenant label (1).",
+    "database", "timezone", "daily_days", "label_limit", "label_ttl_days", "tenant_label",
+    tenanted=False)
 EXPORTER_BUILD_INFO = gauge(
     "librechat_exporter_build_info",
     "Versions of the job, Python, pymongo and the MongoDB server (1).",
     "version", "python", "pymongo", "mongodb", tenanted=False)
+EXPORTER_SECTION_REFRESHED = gauge(
+    "librechat_exporter_section_refresh_timestamp_seconds",
+    "When each stored-now section last read MongoDB (Unix time; between refreshes its values "
+    "are replayed from the state).", "section", tenanted=False)
 EXPORTER_BACKFILL_PROGRESS = gauge(
     "librechat_exporter_backfill_progress_ratio",
     "How far the first count of stored documents has got, per section (1 when done; a "

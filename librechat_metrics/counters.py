@@ -1,45 +1,30 @@
-"""Running totals of counter families, kept in the state file between runs, with sticky label
-slots so that a capped value never moves between its own series and 'other'."""
+"""Running totals of counter families, kept in the state file between runs; open-ended label
+values go through the shared slot tables (dimensions.py), so a value never moves between its own
+series and 'other' while it keeps its slot."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from .catalogue import Spec
+from .catalogue import CATALOGUE, Spec
+from .dimensions import Dimensions, cap_rows
 from .families import Family
-from .labels import OTHER
-
-
-def assign_slots(slots: list[str], volumes: Mapping[str, float], limit: int) -> dict[str, str]:
-    """Map label values onto at most `limit` sticky slots, the rest onto 'other'.
-
-    Counters need sticky slots: a value that moved between its own series and 'other' would make
-    'other' fall, which Prometheus reads as a counter reset.
-    """
-    mapping: dict[str, str] = {}
-    for value in sorted(volumes, key=lambda v: (-volumes[v], v)):
-        if value not in slots and len(slots) < limit:
-            slots.append(value)
-        mapping[value] = value if value in slots else OTHER
-    return mapping
 
 
 class Counters:
     """The counter families of one section: totals, slots, and rows staged until `settle`."""
 
-    def __init__(self, state: dict[str, Any], limit: int, tenant: bool) -> None:
+    def __init__(self, state: dict[str, Any], dims: Dimensions, tenant: bool) -> None:
         self.totals: dict[str, dict[str, float]] = state.setdefault("counters", {})
-        self.slots: dict[str, dict[str, list[str]]] = state.setdefault("slots", {})
-        self.staged: dict[str, dict[str, Any]] = state.setdefault("staged", {})
-        self.limit = limit
+        self.staged: dict[str, dict[str, float]] = state.setdefault("staged", {})
+        self.dims = dims
         self.tenant = tenant
 
     def add(self, spec: Spec, value: float, **labels: str) -> None:
         """Count `value` for these label values; open-ended ones are staged for `settle`."""
         key = spec.key(labels, self.tenant)
-        if spec.capped:
+        if spec.dims:
             self._stage(spec, key, value)
         else:
             self._add_total(spec.name, key, value)
@@ -50,44 +35,27 @@ class Counters:
         bucket[row] = bucket.get(row, 0.0) + value
 
     def _stage(self, spec: Spec, key: tuple[str, ...], value: float) -> None:
-        groups = spec.capped_positions(self.tenant)
-        staged = self.staged.setdefault(spec.name, {"groups": [list(g) for g in groups],
-                                                    "rows": {}})
+        rows = self.staged.setdefault(spec.name, {})
         row = json.dumps(list(key))
-        staged["rows"][row] = staged["rows"].get(row, 0.0) + value
+        rows[row] = rows.get(row, 0.0) + value
 
     def settle(self) -> None:
-        """Give open label values their slots by the volume of everything staged, then add.
+        """Map open label values through the shared slot tables by the volume of everything
+        staged, then add.
 
-        Called once the documents of a run (or of a whole first count) are all staged, so the
+        Called once the documents of a run (or of a whole first count) are all staged, so new
         slots go to the biggest values overall, not to the biggest of one chunk.
         """
-        for name, staged in self.staged.items():
-            rows = {tuple(json.loads(k)): v for k, v in staged["rows"].items()}
-            for group in staged["groups"]:
-                rows = self._cap_group(name, rows, tuple(group))
-            for key, value in rows.items():
+        # In catalogue order, so that which value takes a free slot never depends on the
+        # order MongoDB returned the rows in.
+        order = list(CATALOGUE)
+        for name in sorted(self.staged, key=order.index):
+            staged, spec = self.staged[name], CATALOGUE[name]
+            rows = {tuple(json.loads(k)): v for k, v in staged.items()}
+            for key, value in cap_rows(rows, spec.dim_positions(self.tenant),
+                                       self.dims).items():
                 self._add_total(name, key, value)
         self.staged.clear()
-
-    def _cap_group(self, name: str, rows: dict[tuple[str, ...], float],
-                   group: tuple[int, ...]) -> dict[tuple[str, ...], float]:
-        def joint(key: tuple[str, ...]) -> str:
-            return json.dumps([key[i] for i in group])
-
-        volumes: dict[str, float] = {}
-        for key, value in rows.items():
-            volumes[joint(key)] = volumes.get(joint(key), 0.0) + value
-        slots = self.slots.setdefault(name, {}).setdefault(",".join(map(str, group)), [])
-        mapping = assign_slots(slots, volumes, self.limit)
-        capped: dict[tuple[str, ...], float] = {}
-        for key, value in rows.items():
-            new = list(key)
-            if mapping[joint(key)] == OTHER:
-                for i in group:
-                    new[i] = OTHER
-            capped[tuple(new)] = capped.get(tuple(new), 0.0) + value
-        return capped
 
     def family(self, spec: Spec) -> Family:
         fam = Family.of(spec, self.tenant)

@@ -1,5 +1,5 @@
 """Samples of one declared family, as plain data (so a slow section's last values can be kept in
-the state file), and the cap that folds the smallest open-ended values of a gauge into 'other'."""
+the state file), and their open-ended labels mapped through the shared slot tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .catalogue import CATALOGUE, COUNTER, Spec
-from .labels import OTHER
+from .dimensions import Dimensions, cap_rows
 
 
 @dataclasses.dataclass
@@ -65,23 +65,10 @@ class Family:
         return metric
 
 
-def cap_gauge(family: Family, label: str, limit: int) -> Family:
-    """Keep the top `limit` values of one label by volume; sum the rest into 'other'."""
-    index = family.labels.index(label)
-    volumes: dict[str, float] = {}
-    for key, value in family.samples.items():
-        volumes[key[index]] = volumes.get(key[index], 0.0) + value
-    keep = set(sorted(volumes, key=lambda v: (-volumes[v], v))[:limit])
-    capped = Family(family.name, family.kind, family.help, family.labels)
-    for key, value in family.samples.items():
-        new_key = key if key[index] in keep else (*key[:index], OTHER, *key[index + 1:])
-        capped.add(new_key, value)
-    return capped
-
-
-def capped(family: Family, limit: int) -> Family:
-    """A gauge with every open-ended label its declaration names capped to `limit` values."""
-    for group in family.spec.capped:
-        for label in group:
-            family = cap_gauge(family, label, limit)
-    return family
+def capped(family: Family, dims: Dimensions) -> Family:
+    """The family with every open-ended label mapped through its dimension's slot table."""
+    uses = family.spec.dim_positions(family.tenant)
+    if not uses:
+        return family
+    return Family(family.name, family.kind, family.help, family.labels,
+                  cap_rows(family.samples, uses, dims))

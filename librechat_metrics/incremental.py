@@ -16,6 +16,7 @@ from bson import ObjectId
 
 from .clock import Clock, oid_at
 from .counters import Counters
+from .dimensions import Dimensions
 from .queries import Match
 from .settings import Settings
 
@@ -98,14 +99,18 @@ def _recent(coll: Any, stream: dict[str, Any], clock: Clock,
         parts.append({"_id": {"$in": fresh}})
     if parts:
         yield parts[0] if len(parts) == 1 else {"$or": parts}
-    stream.update(horizon=horizon, seen=sorted(str(i) for i in zone))
+    # Seen ids at or past the horizon stay listed even when this run's clock is behind them
+    # (an NTP step, a resumed VM, a replayed --now): dropping them would count them again.
+    kept = {i for i in seen if ObjectId(i).generation_time.timestamp() >= horizon}
+    stream.update(horizon=horizon, seen=sorted(kept | {str(i) for i in zone}))
 
 
 def count_new(coll: Any, state: dict[str, Any], clock: Clock, settings: Settings,
+              dims: Dimensions,
               count_chunk: Callable[[Match, Counters], None]) -> Counters | None:
     """Feed every not-yet-counted document to `count_chunk`; None while a first count runs."""
     stream = state.setdefault("stream", {})
-    counters = Counters(state, settings.label_limit, settings.tenant_label)
+    counters = Counters(state, dims, settings.tenant_label)
     for match in new_documents(coll, stream, clock, settings.lag):
         count_chunk(match, counters)
     if "backfill" in stream:

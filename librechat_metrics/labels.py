@@ -13,7 +13,8 @@ from bson import ObjectId
 from bson.decimal128 import Decimal128
 
 OTHER = "other"
-UNKNOWN = "unknown"
+NONE = "none"  # the document has no value (a missing field, null, an empty string)
+UNKNOWN = "unknown"  # a value that exists but cannot be resolved (an agent since deleted)
 REDACTED = "redacted"
 LABEL_MAX_CHARS = 100
 AGENT_SUFFIX = re.compile(r"____\d+$")
@@ -32,7 +33,7 @@ PERSONAL_WHOLE = re.compile(rf"(?:{PERSONAL.pattern})+")
 def label_value(value: Any) -> str:
     """A safe label value from whatever a document holds: a string, capped, no control chars."""
     if value is None:
-        return UNKNOWN
+        return NONE
     if isinstance(value, ObjectId):
         return REDACTED
     if isinstance(value, bytes):
@@ -45,7 +46,7 @@ def label_value(value: Any) -> str:
     head = value[:LABEL_MAX_CHARS * 4]
     cleaned = "".join(ch for ch in head if unicodedata.category(ch)[0] != "C").strip()
     if not cleaned:
-        return UNKNOWN
+        return NONE
     if PERSONAL_WHOLE.fullmatch(cleaned):
         return REDACTED
     return PERSONAL.sub(REDACTED, cleaned)[:LABEL_MAX_CHARS]

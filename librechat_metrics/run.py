@@ -17,12 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from . import __version__
 from .atomic import commit_file, discard_file, remove_stale_temps
+from .catalogue import CATALOGUE, GAUGE
 from .client import checked_client, is_fatal, mongo_hosts
 from .clock import Clock
+from .dimensions import Dimensions, retired_keys, zero_keys
 from .errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
@@ -32,14 +34,16 @@ from .errors import (
     JobError,
     LockUnavailable,
 )
-from .families import Family
+from .families import Family, capped
 from .labels import UNKNOWN, label_value
 from .logs import describe_error
+from .restore import NotRestorable, state_from_textfile
 from .sections.base import Section
+from .sections.conversations import LIBRECHAT_COLLECTIONS
 from .sections.job import RunResult, self_families
 from .sections.registry import SECTIONS
 from .settings import Settings
-from .state import STATE_VERSION, load_state, save_state
+from .state import LOST, STATE_VERSION, read_state, save_state
 from .textfile import render, stage_output, write_output
 
 log = logging.getLogger("librechat_textfile")
@@ -63,12 +67,18 @@ def refresh_due(section: Section, cached: Mapping[str, Any], clock: Clock,
 
 
 def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
-                settings: Settings) -> tuple[list[Family], dict[str, Any]]:
-    """Run one section on a copy of its state, so a failure leaves the old state intact."""
+                settings: Settings, dims: Dimensions) -> tuple[list[Family], dict[str, Any]]:
+    """Run one section on a copy of its state, so a failure leaves the old state intact.
+
+    Gauges are mapped through the shared slot tables here, replayed ones included; counters
+    already were, when their rows were settled.
+    """
     if not refresh_due(section, old, clock, settings):
-        return [Family.from_json(f) for f in old["families"]], dict(old)
+        replayed = [Family.from_json(f) for f in old["families"]]
+        return [capped(f, dims) if f.kind == GAUGE else f for f in replayed], dict(old)
     state = copy.deepcopy(dict(old))
-    families = section.compute(db, clock, state, settings)
+    families = [capped(f, dims) if f.kind == GAUGE else f
+                for f in section.compute(db, clock, state, settings, dims)]
     if section.refresh != "run":
         state.update(families=[f.to_json() for f in families], refreshed_at=clock.epoch,
                      config=config_key(settings))
@@ -84,7 +94,10 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             sections: Iterable[Section] = SECTIONS) -> RunResult:
     """Run every section; a failing one is reported and skipped, a lost database ends all."""
     new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
-                 "last_success": state.get("last_success")}
+                 "last_success": state.get("last_success"),
+                 "server_version": state.get("server_version")}
+    dims = Dimensions(copy.deepcopy(state.get("dimensions", {})), settings.label_limit,
+                      settings.label_ttl * 86400, clock.epoch)
     result = RunResult([], new_state, True, {}, {})
     for section in sections:
         if section.refresh == "slow" and first_count_pending(new_state):
@@ -95,7 +108,8 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
         started = time.monotonic()
         try:
             families, section_state = run_section(
-                section, db, clock, state.get("sections", {}).get(section.name, {}), settings)
+                section, db, clock, state.get("sections", {}).get(section.name, {}), settings,
+                dims)
         except Exception as exc:
             # One bad query or one document the code did not foresee must not cost the other
             # sections their numbers; a lost database ends the run instead.
@@ -108,6 +122,8 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             new_state["sections"][section.name] = section_state
             result.errors[section.name] = 0
         result.durations[section.name] = time.monotonic() - started
+    forget_retired(result.families, new_state["sections"], dims.expire())
+    new_state["dimensions"] = dims.table
     tenants: list[str] = []
     if settings.tenant_label:
         try:
@@ -116,8 +132,28 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             if is_fatal(exc):
                 raise
             log.warning("cannot list tenants for explicit zeros: %s", describe_error(exc))
-    explicit_zeros(result.families, tenants)
+    explicit_zeros(result.families, dims, tenants)
     return result
+
+
+def forget_retired(families: list[Family], sections: Mapping[str, Any],
+                   retired: Mapping[str, set[str]]) -> None:
+    """Values whose slot was freed: their series end now, and the state keeps nothing of them."""
+    if not retired:
+        return
+    for family in families:
+        for key in retired_keys(family.samples, family.spec.dim_positions(family.tenant),
+                                retired):
+            del family.samples[key]
+    for section_state in sections.values():
+        for name, totals in section_state.get("counters", {}).items():
+            spec = CATALOGUE.get(name)
+            if spec is None:
+                continue
+            keys = {tuple(json.loads(k)): k for k in totals}
+            tenant = any(len(key) > len(spec.labels) for key in keys)
+            for key in retired_keys(keys, spec.dim_positions(tenant), retired):
+                del totals[keys[key]]
 
 
 def known_tenants(db: Any) -> list[str]:
@@ -125,15 +161,13 @@ def known_tenants(db: Any) -> list[str]:
     return sorted({label_value(t) for t in db.users.distinct("tenantId") if t is not None})
 
 
-def explicit_zeros(families: list[Family], tenants: list[str]) -> None:
-    """A 0 for every family that is a single number (per known tenant with --tenant-label), so
-    that a missing series always means a failed section, never "nothing happened"."""
+def explicit_zeros(families: list[Family], dims: Dimensions, tenants: list[str]) -> None:
+    """A 0 for every label set a family's declaration implies: every value its dimension holds,
+    every closed value, every known tenant. So a missing series means a failed section, never
+    "nothing happened", and a new series has a 0 before its first increment."""
     for family in families:
-        if family.labels == ():
-            family.samples.setdefault((), 0.0)
-        elif family.labels == ("tenant",):
-            for tenant in tenants:
-                family.samples.setdefault((tenant,), 0.0)
+        for key in zero_keys(family.spec, family.labels, family.samples, dims, tenants):
+            family.samples.setdefault(key, 0.0)
 
 
 @contextlib.contextmanager
@@ -179,11 +213,69 @@ def collect_from_mongo(settings: Settings, clock: Clock,
         with pymongo.timeout(settings.connect_timeout):
             version = str(db.command("buildInfo").get("version", UNKNOWN))
         with pymongo.timeout(settings.timeout):
+            require_librechat_database(client, db)
             result = collect(db, clock, state, settings)
             result.server_version = version
             return result
     finally:
         client.close()
+
+
+# A database "looks like LibreChat's" when it holds these two (LibreChat creates all its
+# collections at start-up); the candidates listed in the error are capped.
+LIBRECHAT_MARKERS = ("conversations", "messages")
+CANDIDATES_CHECKED = 50
+CANDIDATES_NAMED = 10
+UNAUTHORIZED = 13
+
+
+def require_librechat_database(client: Any, db: Any) -> None:
+    """Fail the run on a database without any of LibreChat's collections: a mistyped name
+    (`librechat` for `LibreChat`) would otherwise give up 1 and nothing but zeros."""
+    try:
+        present = db.list_collection_names(authorizedCollections=True)
+    except OperationFailure as exc:
+        if exc.code != UNAUTHORIZED:
+            raise
+        login = "requires authentication" in str((exc.details or {}).get("errmsg", ""))
+        problem = (f"this user may not read database {db.name!r} "
+                   f"({'the server wants a login' if login else 'not authorized'})")
+        fix = ("check the user and its roles in MONGODB_URI (the read role on LibreChat's "
+               "database is enough) and the database name")
+    else:
+        if set(present) & set(LIBRECHAT_COLLECTIONS):
+            return
+        problem = (f"database {db.name!r} holds none of LibreChat's collections (users, "
+                   "conversations, messages, ...)")
+        fix = "name LibreChat's database"
+    candidates = librechat_databases(client, skip=db.name)
+    if candidates is None:
+        hint = "this user may not list the server's databases"
+    elif candidates:
+        hint = "databases on the server that look like LibreChat's: " + ", ".join(candidates)
+    else:
+        hint = "no database on the server looks like LibreChat's"
+    raise JobError(f"{problem}; {hint}; {fix} (MONGODB_DATABASE, --mongodb-database or the "
+                   "URI's path)")
+
+
+def librechat_databases(client: Any, skip: str) -> list[str] | None:
+    """The server's databases that hold LibreChat's markers, or None without listDatabases."""
+    try:
+        names = client.list_database_names()
+    except OperationFailure:
+        return None
+    found: list[str] = []
+    for name in [n for n in names if n not in (skip, "admin", "config", "local")][
+            :CANDIDATES_CHECKED]:
+        try:
+            collections = client[name].list_collection_names(
+                authorizedCollections=True, filter={"name": {"$in": list(LIBRECHAT_MARKERS)}})
+        except OperationFailure:
+            continue
+        if set(LIBRECHAT_MARKERS) <= set(collections):
+            found.append(name)
+    return found[:CANDIDATES_NAMED]
 
 
 def run_job(settings: Settings) -> int:
@@ -204,7 +296,7 @@ def run_job(settings: Settings) -> int:
     except LockUnavailable as exc:
         # Without a lock the run cannot be trusted with the state, but node_exporter must
         # stop serving the last numbers as if all were well.
-        return write_failure(settings, clock, started, {}, str(exc))
+        return write_failure(settings, clock, started, {}, str(exc), "lock")
 
 
 def locked_run(settings: Settings, clock: Clock, started: float) -> int:
@@ -218,29 +310,59 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         remove_stale_temps(settings.state_file)
     state: dict[str, Any] = {}
     pending: str | None = None
+    cause = "state file"  # what the log names as the failing part, step by step
     try:
-        state = load_state(settings.state_file, readonly=settings.stdout)
+        state, status, detail = read_state(settings.state_file, readonly=settings.stdout)
+        if status in ("first", LOST):
+            state = recovered_state(settings, state, detail)
+        cause = f"MongoDB {mongo_hosts(settings.mongodb_uri)}"
         result = collect_from_mongo(settings, clock, state)
         signal.alarm(0)
         partial = any(result.errors.values())
-        last_success = state.get("last_success") if partial else time.time()
+        # The run's own clock: counting resumes from it if the state is ever lost.
+        last_success = state.get("last_success") if partial else clock.epoch
         result.state["last_success"] = last_success
-        data = render(result.families + self_families(
-            result, settings, section_names(), time.monotonic() - started, last_success))
+        result.state["server_version"] = result.server_version
+        families = result.families + self_families(
+            result, settings, section_names(), time.monotonic() - started, last_success)
+        data = render(families)
         if not settings.stdout:
+            cause = "output directory"
             pending = stage_output(settings.output, data)
+            cause = "state directory"
             save_state(settings.state_file, result.state)
     except (PyMongoError, Interrupted, JobError) as exc:
         discard_file(pending)
         reason = describe_error(exc) if isinstance(exc, PyMongoError) else str(exc)
-        return write_failure(settings, clock, started, state, reason)
+        return write_failure(settings, clock, started, state, reason, cause)
     if pending:
         commit_file(pending, settings.output)
     else:
         write_output(settings, data)
-    log.info("wrote %d families in %.2f s%s", len(result.families),
+    log.info("wrote %d families in %.2f s%s", len(families),
              time.monotonic() - started, " (some sections failed)" if partial else "")
     return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def recovered_state(settings: Settings, fresh: dict[str, Any], lost: str) -> dict[str, Any]:
+    """Without a usable state: the counters of the last .prom if it is this job's, else a
+    first count of the stored documents. One WARNING says which, unless it is a first install."""
+    counted = {section.name: section.counters for section in SECTIONS if section.counters}
+    why = lost or f"no state file at {settings.state_file}"
+    try:
+        state = state_from_textfile(settings.output, settings, counted)
+    except NotRestorable as exc:
+        if not lost and not os.path.exists(settings.output):
+            log.info("%s: first run, counting every stored document", why)
+        else:
+            log.warning("%s; %s cannot stand in for it (%s): counting the stored documents "
+                        "afresh, which Prometheus sees as a counter reset", why,
+                        settings.output, exc)
+        return fresh
+    log.warning("%s; counters restored from %s (%d sections), counting resumes from its last "
+                "success at %s", why, settings.output, len(state["sections"]),
+                datetime.fromtimestamp(state["last_success"], UTC).isoformat())
+    return state
 
 
 def section_names() -> list[str]:
@@ -248,8 +370,10 @@ def section_names() -> list[str]:
 
 
 def write_failure(settings: Settings, clock: Clock, started: float,
-                  state: Mapping[str, Any], reason: str) -> int:
-    """The self-metrics alone with up 0, so that no stale business number is served."""
+                  state: Mapping[str, Any], reason: str, cause: str) -> int:
+    """The self-metrics alone with up 0, so that no stale business number is served; the log
+    line names the failing part (MongoDB and its hosts, lock, state file or directory, output
+    directory) before the reason."""
     signal.alarm(0)
     failed = RunResult([], dict(state), False, {}, {})
     try:
@@ -259,6 +383,5 @@ def write_failure(settings: Settings, clock: Clock, started: float,
         wrote = "wrote up=0"
     except JobError as exc:
         wrote = f"could not write up=0 either ({exc})"
-    log.error("run failed (MongoDB %s), %s and kept the state file: %s",
-              mongo_hosts(settings.mongodb_uri), wrote, reason)
+    log.error("run failed (%s), %s and kept the state file: %s", cause, wrote, reason)
     return EXIT_FAILED

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -32,6 +33,7 @@ class Settings:
     connect_timeout: float = 5.0
     daily_days: int = 30
     label_limit: int = 50
+    label_ttl: float = 30.0  # days
     lag: float = 300.0
     slow_interval: float = 900.0
     tenant_label: bool = False
@@ -108,9 +110,11 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("mongodb_uri", "--mongodb-uri", "MONGODB_URI", str,
-           "MongoDB connection string (credentials, replicaSet, readPreference, tls)", "URI"),
+           "MongoDB connection string (credentials, replicaSet, readPreference, tls); "
+           "LibreChat's MONGO_URI when MONGODB_URI is set nowhere", "URI"),
     Option("mongodb_database", "--mongodb-database", "MONGODB_DATABASE", str,
-           "LibreChat's database name", "NAME"),
+           "LibreChat's database name; when unset, the database in the URI's path, else "
+           "LibreChat", "NAME"),
     Option("output", "--output", "LIBRECHAT_TEXTFILE_OUTPUT", _parse_output,
            "the .prom file node_exporter reads; written atomically, mode 0644", "PATH"),
     Option("state_file", "--state-file", "LIBRECHAT_TEXTFILE_STATE_FILE", str,
@@ -124,7 +128,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("daily_days", "--daily-days", "LIBRECHAT_TEXTFILE_DAILY_DAYS", _parse_positive(int),
            "complete local days the daily statistics average over", "N"),
     Option("label_limit", "--label-limit", "LIBRECHAT_TEXTFILE_LABEL_LIMIT", _parse_positive(int),
-           "distinct values per label per family; the rest are summed into 'other'", "N"),
+           "values per label dimension (model, tool, ...), shared by all families; the rest are "
+           "summed into 'other'", "N"),
+    Option("label_ttl", "--label-ttl", "LIBRECHAT_TEXTFILE_LABEL_TTL", _parse_positive(float),
+           "days a label value may go unseen before its slot is freed and its series end",
+           "DAYS"),
     Option("lag", "--lag", "LIBRECHAT_TEXTFILE_LAG", _parse_positive(float),
            "seconds of overlap re-read each run to catch late or clock-skewed inserts", "SECONDS"),
     Option("slow_interval", "--slow-interval", "LIBRECHAT_TEXTFILE_SLOW_INTERVAL",
@@ -174,6 +182,22 @@ def _argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LIBRECHAT_URI_VARIABLE = "MONGO_URI"
+
+
+def uri_database(uri: str) -> str | None:
+    """The database in a MongoDB URI's path (`mongodb://host:27017/LibreChat?...`), or None.
+
+    Split as pymongo's parse_uri splits it (the host list ends at the first "/"), without its
+    DNS lookups for mongodb+srv://.
+    """
+    _scheme, separator, rest = uri.partition("://")
+    if not separator:
+        return None
+    path = rest.partition("/")[2].partition("?")[0]
+    return unquote_plus(path).split(".", 1)[0] or None
+
+
 def load_settings(argv: list[str] | None, environ: Mapping[str, str]) -> Settings:
     """Resolve every setting from flags, then environment, then the .env file, then defaults."""
     args = _argument_parser().parse_args(argv)
@@ -195,6 +219,15 @@ def load_settings(argv: list[str] | None, environ: Mapping[str, str]) -> Setting
             problems.append(f"{opt.env or opt.flag} ({source}): {exc}")
     if problems:
         raise SettingsError("invalid settings: " + "; ".join(problems))
+    if "mongodb_uri" not in values:
+        # LibreChat's own variable, read only when MONGODB_URI is set nowhere.
+        librechat_uri = next((src[LIBRECHAT_URI_VARIABLE] for src in (environ, dotenv)
+                              if LIBRECHAT_URI_VARIABLE in src), None)
+        if librechat_uri is not None:
+            values["mongodb_uri"] = librechat_uri
+    if "mongodb_database" not in values:
+        values["mongodb_database"] = uri_database(
+            values.get("mongodb_uri", Settings.mongodb_uri)) or Settings.mongodb_database
     values["stdout"] = bool(getattr(args, "stdout", False))
     values["command"] = args.command or "run"
     values["create_indexes"] = bool(getattr(args, "create_indexes", False))

@@ -15,12 +15,14 @@ from bson import ObjectId
 
 from .atomic import atomic_write
 from .errors import JobError
+from .migrate import migrate
 
 log = logging.getLogger("librechat_textfile")
 
-STATE_VERSION = 1
-# The state file's layout; bump STATE_VERSION when a section's state changes shape, so an
-# older file leads to a clean recompute rather than a misread.
+STATE_VERSION = 2
+# The state file's layout; bump STATE_VERSION when a section's state changes shape and add the
+# step to migrate.py, so an older file is carried over rather than recounted.
+LOST = "lost"  # read_state's word for a state file that was there but could not be used
 
 
 def empty_state() -> dict[str, Any]:
@@ -28,18 +30,25 @@ def empty_state() -> dict[str, Any]:
 
 
 def load_state(path: str, readonly: bool = False) -> dict[str, Any]:
-    """The saved state, or a fresh one when there is none or it cannot be used.
+    """The saved state (migrated when older), or a fresh one when there is none or it cannot
+    be used; see `read_state`."""
+    return read_state(path, readonly)[0]
 
-    A corrupt or older file is set aside (renamed, never deleted) and the job recomputes from
-    MongoDB, which Prometheus sees as a counter reset. A file from a newer version is left
-    alone and the run fails, rather than destroying what the newer version kept.
+
+def read_state(path: str, readonly: bool = False) -> tuple[dict[str, Any], str, str]:
+    """The saved state, how it was found ("ok", "migrated", "first": no file, or LOST), and
+    for LOST what was wrong with the file and where it went.
+
+    A corrupt file is set aside (renamed, never deleted) and a fresh state returned, LOST; the
+    caller may then restore the counters from the last .prom. An older version is migrated.
+    A file from a newer version is left alone and the run fails, rather than destroying what
+    the newer version kept.
     """
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        log.info("no state file at %s: first run, counting every stored document", path)
-        return empty_state()
+        return empty_state(), "first", ""
     except OSError as exc:
         raise JobError(f"cannot read state file {path}: {exc.strerror}") from exc
     try:
@@ -48,17 +57,24 @@ def load_state(path: str, readonly: bool = False) -> dict[str, Any]:
         if not isinstance(version, int) or isinstance(version, bool):
             raise TypeError("malformed")
     except (ValueError, KeyError, TypeError):
-        return _set_aside(path, "is corrupt", readonly)
+        return empty_state(), LOST, _set_aside(path, "is corrupt", readonly)
     if version > STATE_VERSION:
         # Checked before the shape: a newer version may keep other shapes, and its file
         # must survive a downgrade.
         raise JobError(f"state file {path} is from a newer version ({version} > "
                        f"{STATE_VERSION}); refusing to overwrite it")
+    status = "ok"
     if version < STATE_VERSION:
-        return _set_aside(path, f"is from an older version ({version})", readonly)
+        try:
+            state = migrate(state)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return empty_state(), LOST, _set_aside(
+                path, f"is from version {version} and cannot be migrated", readonly)
+        log.info("state file %s migrated from version %d to %d", path, version, STATE_VERSION)
+        status = "migrated"
     if not well_formed(state):
-        return _set_aside(path, "is corrupt", readonly)
-    return state
+        return empty_state(), LOST, _set_aside(path, "is corrupt", readonly)
+    return state, status, ""
 
 
 def _is_number(value: Any) -> bool:
@@ -113,17 +129,16 @@ def _day(value: Any) -> bool:
             and _dict_of(value.get("models"), lambda k, v: isinstance(k, str) and _is_number(v)))
 
 
+def _spread(value: Any) -> bool:
+    return (isinstance(value, dict) and _is_number(value.get("spenders"))
+            and all(_dict_of(value.get(k), lambda q, v: isinstance(q, str) and _is_number(v))
+                    for k in ("sent", "spent", "share")))
+
+
 SECTION_STATE: dict[str, Callable[[Any], bool]] = {
     # Every key a section keeps, with the shape it must have; anything else is corruption.
     "counters": lambda v: _dict_of(v, lambda k, f: isinstance(k, str) and _totals(f)),
-    "slots": lambda v: _dict_of(v, lambda k, f: _dict_of(
-        f, lambda g, slots: isinstance(slots, list)
-        and all(isinstance(x, str) for x in slots))),
-    "staged": lambda v: _dict_of(v, lambda k, f: isinstance(f, dict)
-                                 and isinstance(f.get("groups"), list)
-                                 and all(isinstance(g, list) and all(isinstance(i, int)
-                                                                      for i in g)
-                                         for g in f["groups"]) and _totals(f.get("rows"))),
+    "staged": lambda v: _dict_of(v, lambda k, f: isinstance(k, str) and _totals(f)),
     "stream": _stream,
     "stream_transactions": _stream,
     "stream_messages": _stream,
@@ -135,6 +150,9 @@ SECTION_STATE: dict[str, Callable[[Any], bool]] = {
     "days": lambda v: _dict_of(v, lambda k, d: isinstance(k, str) and _day(d)),
     "timezone": lambda v: isinstance(v, str),
     "progress": _is_number,
+    "checked": _is_number,
+    "key": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "result": _spread,
 }
 
 
@@ -144,26 +162,33 @@ def _well_formed_section(section: Any) -> bool:
         key in SECTION_STATE and SECTION_STATE[key](value) for key, value in section.items())
 
 
+def _dimensions(value: Any) -> bool:
+    return _dict_of(value, lambda k, slots: isinstance(k, str) and _dict_of(
+        slots, lambda v, seen: isinstance(v, str) and _is_number(seen)))
+
+
 def well_formed(state: Mapping[str, Any]) -> bool:
     sections = state.get("sections")
     last = state.get("last_success")
+    version = state.get("server_version")
     return (isinstance(sections, dict) and all(isinstance(k, str) for k in sections)
             and all(_well_formed_section(v) for v in sections.values())
-            and (last is None or _is_number(last)))
+            and (last is None or _is_number(last))
+            and (version is None or isinstance(version, str))
+            and _dimensions(state.get("dimensions", {})))
 
 
-def _set_aside(path: str, why: str, readonly: bool) -> dict[str, Any]:
+def _set_aside(path: str, why: str, readonly: bool) -> str:
+    """Rename an unusable state file aside (never delete it); say what happened."""
     if readonly:
-        log.warning("state file %s %s; ignoring it for this read-only run", path, why)
-        return empty_state()
+        return f"state file {path} {why}; ignored by this read-only run"
     aside = f"{path}.{time.strftime('%Y%m%dT%H%M%S')}.bad"
     try:
         os.replace(path, aside)
     except OSError as exc:
         raise JobError(f"state file {path} {why} and cannot be moved aside: "
                        f"{exc.strerror}") from exc
-    log.warning("state file %s %s; moved to %s, recomputing from MongoDB", path, why, aside)
-    return empty_state()
+    return f"state file {path} {why}; moved to {aside}"
 
 
 def save_state(path: str, state: Mapping[str, Any]) -> None:

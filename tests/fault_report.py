@@ -266,11 +266,14 @@ class HangingServer:
         self._thread.join(timeout=5)
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the context lasts: bound by
+    this process but not listening, so nobody else can take it and every connect gets a
+    reset (never a fixed port such as 1 or 9, which something may listen on)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -279,11 +282,11 @@ def tmpfs(path: Path, size: str = "64k") -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     mount = shutil.which("mount")
     if mount is None or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
+        skip_or_fail("mounting a tmpfs needs root and mount(8)")
     proc = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
                            str(path)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"this container cannot mount a tmpfs: {proc.stderr.strip()}")
+        skip_or_fail(f"this container cannot mount a tmpfs: {proc.stderr.strip()}")
     try:
         yield path
     finally:
@@ -295,16 +298,16 @@ def read_only_bind(path: Path) -> Iterator[Path]:
     """``path`` bind-mounted read-only onto itself: not writable even for root (EROFS)."""
     mount = shutil.which("mount")
     if mount is None or os.geteuid() != 0:
-        pytest.skip("a read-only bind mount needs root and mount(8)")
+        skip_or_fail("a read-only bind mount needs root and mount(8)")
     first = subprocess.run([mount, "--bind", str(path), str(path)], capture_output=True,
                            text=True, check=False)
     if first.returncode != 0:
-        pytest.skip(f"this container cannot bind-mount: {first.stderr.strip()}")
+        skip_or_fail(f"this container cannot bind-mount: {first.stderr.strip()}")
     try:
         second = subprocess.run([mount, "-o", "remount,ro,bind", str(path)],
                                 capture_output=True, text=True, check=False)
         if second.returncode != 0:
-            pytest.skip(f"this container cannot remount read-only: {second.stderr.strip()}")
+            skip_or_fail(f"this container cannot remount read-only: {second.stderr.strip()}")
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
@@ -352,7 +355,7 @@ RUNTIME_PACKAGES = ("pymongo", "bson", "gridfs", "dns", "prometheus_client", "do
 def make_unprivileged(directory: Path) -> Unprivileged:
     """Prepare running the job as ``nobody``, or skip when that cannot work here."""
     if os.geteuid() != 0:
-        pytest.skip("dropping to another user needs root")
+        skip_or_fail("dropping to another user needs root")
     try:
         user = pwd.getpwnam("nobody")
     except KeyError:

@@ -13,6 +13,7 @@ Samples are keyed like ``promparse.parse``: sample name -> sorted (label, value)
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -41,13 +42,6 @@ LIBRECHAT_COLLECTIONS = (
     "sessions", "sharedlinks", "skills", "toolcalls", "transactions", "users",
 )
 
-ID_IN_TEXT_RE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{24}(?![0-9a-fA-F])")
-UUID_IN_TEXT_RE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                             r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9a-fA-F])")
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-HEX24_RE = re.compile(r"[0-9a-fA-F]{24}")
-UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{12}")
 AGENT_SUFFIX_RE = re.compile(r"____[0-9]+$")
 BAN_USER_RE = re.compile(r"BANS:[0-9a-fA-F]{24}")
 
@@ -60,7 +54,12 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_errors_per_model_total", "counter", ("model",), ("model",)),
     ("librechat_endpoint_messages_total", "counter", ("endpoint", "role"), ("endpoint",)),
     ("librechat_unfinished_messages_total", "counter", ("model",), ("model",)),
-    ("librechat_agent_messages_total", "counter", ("agent_id", "agent_name"), ("agent_id",)),
+    ("librechat_agent_messages_total", "counter", ("agent_id",), ("agent_id",)),
+    ("librechat_responses_by_finish_reason_total", "counter", ("model", "finish_reason"),
+     ("model", "finish_reason")),
+    ("librechat_context_cost_usd_total", "counter", ("context",), ("context",)),
+    ("librechat_agent_cost_usd_total", "counter", ("agent_id",), ("agent_id",)),
+    ("librechat_agent_tokens_total", "counter", ("agent_id", "token_type"), ("agent_id",)),
     ("librechat_tool_calls_total", "counter", ("tool", "mcp_server"), ("tool", "mcp_server")),
     ("librechat_tool_call_errors_total", "counter", ("tool", "mcp_server"),
      ("tool", "mcp_server")),
@@ -77,7 +76,7 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_endpoint_conversations_total", "counter", ("endpoint",), ("endpoint",)),
     ("librechat_uploaded_files_total", "counter", (), ()),
     ("librechat_files_created_total", "counter", ("source", "context"), ("source", "context")),
-    ("librechat_file_bytes_created_total", "counter", ("source", "context"),
+    ("librechat_files_created_bytes_total", "counter", ("source", "context"),
      ("source", "context")),
     ("librechat_registered_users_total", "counter", (), ()),
     ("librechat_registrations_total", "counter", ("provider",), ("provider",)),
@@ -115,13 +114,70 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_temporary_conversations", "gauge", (), ()),
     ("librechat_archived_conversations", "gauge", (), ()),
     ("librechat_files", "gauge", ("source", "context"), ("source", "context")),
-    ("librechat_file_bytes", "gauge", ("source", "context"), ("source", "context")),
+    ("librechat_files_bytes", "gauge", ("source", "context"), ("source", "context")),
     ("librechat_files_embedded", "gauge", (), ()),
     ("librechat_feedback", "gauge", ("rating", "model"), ("model",)),
     ("librechat_feedback_tags", "gauge", ("rating", "tag"), ("tag",)),
     ("librechat_agents", "gauge", ("provider", "category"), ("provider", "category")),
     ("librechat_agents_with_mcp_server", "gauge", ("mcp_server",), ("mcp_server",)),
+    ("librechat_agent_info", "gauge", ("agent_id", "agent_name", "provider", "model"), ()),
+    ("librechat_balance_users_by_range", "gauge", ("balance_usd",), ()),
+    ("librechat_balance_reservations", "gauge", (), ()),
+    ("librechat_balance_credits_reserved", "gauge", (), ()),
+    ("librechat_messages_sent_per_user_yesterday", "gauge", ("quantile",), ()),
+    ("librechat_cost_usd_per_user_yesterday", "gauge", ("quantile",), ()),
+    ("librechat_cost_share_of_top_users_yesterday", "gauge", ("top",), ()),
+    ("librechat_spending_users_yesterday", "gauge", (), ()),
     ("librechat_collection_documents", "gauge", ("collection",), ()),
+)
+# Which dimension each capped label belongs to (README, "Label dimensions"): a dimension's slots
+# are shared by every family that carries it. tool and mcp_server of the tool families are one
+# dimension, the pair.
+DIMENSION_OF = {
+    "model": "model", "endpoint": "endpoint", "agent_id": "agent", "tag": "feedback_tag",
+    "finish_reason": "finish_reason",
+    ("librechat_context_cost_usd_total", "context"): "token_context",
+    ("librechat_context_tokens_total", "context"): "token_context",
+    ("librechat_credits_granted_total", "context"): "token_context",
+    ("librechat_registrations_total", "provider"): "auth_provider",
+    ("librechat_users", "provider"): "auth_provider", ("librechat_users", "role"): "user_role",
+    ("librechat_agents", "provider"): "agent_provider",
+    ("librechat_agents", "category"): "agent_category",
+    ("librechat_agents_with_mcp_server", "mcp_server"): "mcp_server",
+    "source": "file_source", ("librechat_files_created_total", "context"): "file_context",
+    ("librechat_files_created_bytes_total", "context"): "file_context",
+    ("librechat_files", "context"): "file_context",
+    ("librechat_files_bytes", "context"): "file_context",
+}
+TOOL_FAMILIES = ("librechat_tool_calls_total", "librechat_tool_call_errors_total")
+# Labels whose values are a fixed list: every value is written, 0 where nothing happened.
+CLOSED = {"role": ("user", "assistant"), "rating": ("thumbsUp", "thumbsDown"),
+          "token_type": ("prompt", "completion"), "email_verified": ("true", "false"),
+          "window": ("1h", "24h", "7d", "30d"), "quantile": ("0.5", "0.9", "0.99", "1"),
+          "top": ("1%", "10%"), "balance_usd": ("0", "0-0.1", "0.1-1", "1-10", "10+"),
+          ("librechat_tokens_total", "kind"): ("uncached_prompt", "cache_read", "cache_write",
+                                               "completion"),
+          ("librechat_bans_active", "kind"): ("user", "ip")}
+# The order in which a run meets families (README, "Label dimensions"): free slots go to the
+# values of the first family that meets them, the biggest first.
+RUN_ORDER = (
+    "librechat_messages_per_model_total", "librechat_errors_per_model_total",
+    "librechat_endpoint_messages_total", "librechat_unfinished_messages_total",
+    "librechat_agent_messages_total", "librechat_responses_by_finish_reason_total",
+    "librechat_tool_calls_total",
+    "librechat_tool_call_errors_total",
+    "librechat_messages_per_model_5m", "librechat_errors_per_model_5m",
+    "librechat_input_tokens_per_model_total", "librechat_output_tokens_per_model_total",
+    "librechat_tokens_total", "librechat_context_tokens_total", "librechat_llm_calls_total",
+    "librechat_cost_usd_total", "librechat_credits_granted_total",
+    "librechat_context_cost_usd_total", "librechat_agent_cost_usd_total",
+    "librechat_agent_tokens_total",
+    "librechat_model_input_tokens_5m", "librechat_model_output_tokens_5m",
+    "librechat_endpoint_conversations_total", "librechat_files_created_total",
+    "librechat_files_created_bytes_total", "librechat_registrations_total",
+    "librechat_messages_per_model_yesterday", "librechat_users", "librechat_files",
+    "librechat_files_bytes", "librechat_feedback", "librechat_feedback_tags",
+    "librechat_agents", "librechat_agents_with_mcp_server",
 )
 FAMILY_LABELS = {name: labels for name, _, labels, _ in FAMILIES}
 FAMILY_TYPES = {name: kind for name, kind, _, _ in FAMILIES}
@@ -181,38 +237,169 @@ class Snapshot:
 # Value rules
 
 
+# How a stored value becomes a label value, step by step as README.md ("Metrics") defines it.
+# Written from that text, not from the job: no regular expressions, a hand-written JSON writer
+# and an explicit scan for e-mail addresses, ids and UUIDs. tests/test_value_rules.py checks
+# these functions and the job against values worked out by hand.
+
+LABEL_EXAMINED_CHARS = 400  # only this much of a value's text form is looked at
+LABEL_MAX_CHARS = 100
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+                "\r": "\\r", "\t": "\\t"}
+
+
 def label(value: Any) -> str:
     """A label value as the definitions say."""
     if value is None:
-        return "unknown"
+        return "none"
     if isinstance(value, ObjectId):
         return "redacted"
-    if isinstance(value, bytes):
-        text = value.decode("utf-8", "replace")
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, dict | list):
-        text = json.dumps(value, sort_keys=True, default=str)
-    else:
-        text = str(value)
-    kept = []
-    for ch in text[:400]:  # only the first 400 characters are looked at
-        if not unicodedata.category(ch).startswith("C"):
-            kept.append(ch)
-    text = "".join(kept).strip()
+    text = text_form(value)[:LABEL_EXAMINED_CHARS]
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
     if text == "":
-        return "unknown"
-    # E-mail addresses, 24-hex ids and UUIDs anywhere in the value become 'redacted'; a value
-    # made of nothing else is 'redacted' as a whole.
-    personal = [EMAIL_RE, ID_IN_TEXT_RE, UUID_IN_TEXT_RE]
-    rest = text
-    for pattern in personal:
-        rest = pattern.sub("", rest)
-    if rest == "":
+        return "none"
+    if only_personal(text):
         return "redacted"
-    for pattern in personal:
-        text = pattern.sub("redacted", text)
-    return text[:100]
+    return replace_personal(text)[:LABEL_MAX_CHARS]
+
+
+def text_form(value: Any) -> str:
+    """Text as it is, binary data as UTF-8, documents and arrays as JSON, anything else as
+    Python writes it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):  # bson.Binary is a bytes subclass
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        return json_text(value)
+    return str(value)
+
+
+def json_text(value: Any) -> str:
+    """JSON with keys sorted, ", " and ": " between items, non-ASCII as \\uXXXX, NaN and
+    infinities as NaN/Infinity, and values JSON has no type for as strings of their text."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return json_string(value)
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ", ".join(f"{json_string(k)}: {json_text(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(json_text(v) for v in value) + "]"
+    return json_string(str(value))
+
+
+def json_string(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        if ch in JSON_ESCAPES:
+            out.append(JSON_ESCAPES[ch])
+        elif " " <= ch <= "~":
+            out.append(ch)
+        elif ord(ch) > 0xFFFF:  # outside the BMP: a UTF-16 surrogate pair
+            code = ord(ch) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    out.append('"')
+    return "".join(out)
+
+
+def _word_char(ch: str) -> bool:
+    """A character an e-mail address part may hold: anything but whitespace and '@'."""
+    return ch != "@" and not ch.isspace()
+
+
+def _run_end(text: str, start: int) -> int:
+    end = start
+    while end < len(text) and _word_char(text[end]):
+        end += 1
+    return end
+
+
+def email_ends(text: str, start: int) -> list[int]:
+    """Every end of an e-mail address starting at `start`, shortest first: characters other
+    than whitespace and '@' up to an '@', then such characters holding a dot with at least
+    one of them on either side."""
+    at = _run_end(text, start)
+    if at == start or at >= len(text) or text[at] != "@":
+        return []
+    domain = text[at + 1:_run_end(text, at + 1)]
+    dot = domain.find(".", 1)
+    if dot == -1 or dot == len(domain) - 1:
+        return []
+    return [at + 1 + length for length in range(dot + 2, len(domain) + 1)]
+
+
+def _hex_at(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index] in HEX_DIGITS
+
+
+def hex_groups_end(text: str, start: int, groups: tuple[int, ...]) -> int | None:
+    """The end of hex digit groups of these lengths joined by '-', starting at `start`, with
+    no further hex digit right before or after them."""
+    if _hex_at(text, start - 1):
+        return None
+    at = start
+    for n, length in enumerate(groups):
+        if n and (at >= len(text) or text[at] != "-"):
+            return None
+        at += 1 if n else 0
+        if not all(_hex_at(text, i) for i in range(at, at + length)):
+            return None
+        at += length
+    return None if _hex_at(text, at) else at
+
+
+def personal_ends(text: str, start: int) -> list[int]:
+    """Every end of an e-mail address, id (24 hex digits) or UUID (8-4-4-4-12) at `start`."""
+    ends = email_ends(text, start)
+    for groups in ((24,), (8, 4, 4, 4, 12)):
+        end = hex_groups_end(text, start, groups)
+        if end is not None:
+            ends.append(end)
+    return sorted(set(ends))
+
+
+def only_personal(text: str) -> bool:
+    """True when the text can be split into e-mail addresses, ids and UUIDs and nothing else."""
+    reachable = [False] * (len(text) + 1)
+    reachable[0] = True
+    for start in range(len(text)):
+        if reachable[start]:
+            for end in personal_ends(text, start):
+                reachable[end] = True
+    return reachable[len(text)]
+
+
+def replace_personal(text: str) -> str:
+    """Each e-mail address, id and UUID, found from the left and taken as long as it goes,
+    replaced by 'redacted'."""
+    out: list[str] = []
+    at = 0
+    while at < len(text):
+        ends = personal_ends(text, at)
+        if ends:
+            out.append("redacted")
+            at = ends[-1]
+        else:
+            out.append(text[at])
+            at += 1
+    return "".join(out)
 
 
 def model_of(value: Any) -> str:
@@ -222,16 +409,45 @@ def model_of(value: Any) -> str:
     return text
 
 
+def agent_message(msg: Doc) -> str | None:
+    """The agent id of a message LibreChat's agents endpoint saved, else None."""
+    model = model_of(msg.get("model"))
+    return model if msg.get("endpoint") == "agents" and model.startswith("agent_") else None
+
+
+def message_model(msg: Doc, snap: Snapshot) -> str:
+    """A message's model: for an agent's message the agent's configured LLM (`unknown` when
+    the agent no longer exists), for any other its own `model`."""
+    agent_id = agent_message(msg)
+    if agent_id is None:
+        return model_of(msg.get("model"))
+    for agent in snap["agents"]:
+        if agent.get("id") == agent_id:
+            return label(agent.get("model"))
+    return "unknown"
+
+
+NUMBER_LIMIT = 10**15
+
+
 def num(value: Any) -> float:
-    """int/float/Decimal128 (not bool), finite, |x| <= 1e15; anything else 0."""
+    """A numeric field's value (README, "Metrics"): an integer, double or Decimal128, not a
+    boolean, from -10^15 to 10^15 inclusive; anything else, NaN and infinities too, is 0."""
+    if isinstance(value, bool):
+        return 0.0
     if isinstance(value, Decimal128):
-        value = float(value.to_decimal())
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    x = float(value)
-    if not math.isfinite(x) or abs(x) > 1e15:
-        return 0.0
-    return x
+        exact = value.to_decimal()
+        return float(exact) if exact.is_finite() and abs(exact) <= NUMBER_LIMIT else 0.0
+    if isinstance(value, int):
+        return float(value) if abs(value) <= NUMBER_LIMIT else 0.0
+    if isinstance(value, float):
+        return value if math.isfinite(value) and abs(value) <= NUMBER_LIMIT else 0.0
+    return 0.0
+
+
+def is_number(value: Any) -> bool:
+    """MongoDB's $isNumber: an integer, double (NaN too) or Decimal128, not a boolean."""
+    return isinstance(value, int | float | Decimal128) and not isinstance(value, bool)
 
 
 def utc(value: Any) -> datetime | None:
@@ -286,6 +502,8 @@ class Acc:
 
     def __init__(self) -> None:
         self.data: dict[str, dict[tuple[str, ...], float]] = {name: {} for name, *_ in FAMILIES}
+        self.daily_series: dict[str, list[float]] = {}
+        self.agents: dict[str, tuple[str, str, str]] = {}  # id -> (name, provider, model)
 
     def add(self, family: str, labels: tuple[str, ...], value: float) -> None:
         assert len(labels) == len(FAMILY_LABELS[family]), (family, labels)
@@ -324,15 +542,117 @@ class Expected:
     samples: Samples
 
 
+def dimensions_of(name: str) -> list[tuple[tuple[int, ...], str]]:
+    """(label positions, dimension) of a family's capped labels."""
+    labels = FAMILY_LABELS[name]
+    if name in TOOL_FAMILIES:
+        return [((0, 1), "tool")]
+    return [((labels.index(label),), DIMENSION_OF.get((name, label), DIMENSION_OF.get(label)))
+            for label in CAPPED[name]]
+
+
+def joint(key: tuple[str, ...], positions: tuple[int, ...]) -> str:
+    return key[positions[0]] if len(positions) == 1 else json.dumps([key[i] for i in positions])
+
+
+class Slots:
+    """Each dimension's values in the order they took a slot, at most `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken: dict[str, list[str]] = {}
+
+    def route(self, dim: str, volumes: Mapping[str, float]) -> dict[str, str]:
+        taken = self.taken.setdefault(dim, [])
+        for value, _ in sorted(volumes.items(), key=lambda item: (-item[1], item[0])):
+            if value != "other" and value not in taken and len(taken) < self.limit:
+                taken.append(value)
+        return {value: value if value in taken else "other" for value in volumes}
+
+
+def route_rows(rows: dict[tuple[str, ...], float], name: str,
+               slots: Slots) -> dict[tuple[str, ...], float]:
+    for positions, dim in dimensions_of(name):
+        volumes: dict[str, float] = {}
+        for key, value in rows.items():
+            volumes[joint(key, positions)] = volumes.get(joint(key, positions), 0.0) + value
+        where = slots.route(dim, volumes)
+        merged: dict[tuple[str, ...], float] = {}
+        for key, value in rows.items():
+            new = list(key)
+            if where[joint(key, positions)] == "other":
+                for i in positions:
+                    new[i] = "other"
+            merged[tuple(new)] = merged.get(tuple(new), 0.0) + value
+        rows = merged
+    return rows
+
+
+def daily_model_rows(acc: Acc, slots: Slots) -> None:
+    """The daily per-model families, from each model's series over the window; models without
+    a slot are summed day by day into 'other' before the statistics."""
+    series_of = acc.daily_series
+    where = slots.route("model", {m: math.fsum(v) for m, v in series_of.items()})
+    merged: dict[str, list[float]] = {}
+    for model, series in series_of.items():
+        base = merged.setdefault(where[model], [0.0] * len(series))
+        merged[where[model]] = [a + b for a, b in zip(base, series, strict=True)]
+    for model, series in merged.items():
+        avg, sd = mean_pstdev(series)
+        acc.set("librechat_messages_per_model_yesterday", (model,), series[-1])
+        acc.set("librechat_messages_per_model_per_day_average", (model,), avg)
+        acc.set("librechat_messages_per_model_per_day_stddev", (model,), sd)
+
+
+def closed_values(name: str, label: str) -> tuple[str, ...] | None:
+    return CLOSED.get((name, label), CLOSED.get(label))
+
+
+def zero_rows(name: str, rows: dict[tuple[str, ...], float], slots: Slots) -> None:
+    """Every value of a one-dimension family's dimension, crossed with its closed labels, and
+    the cross product of an all-closed family, at 0 where nothing happened."""
+    labels = FAMILY_LABELS[name]
+    dims = dimensions_of(name)
+    if len(dims) > 1:
+        return
+    choices: list[tuple[tuple[int, ...], list[tuple[str, ...]]]] = []
+    for positions, dim in dims:
+        values = [tuple(json.loads(v)) if len(positions) > 1 else (v,)
+                  for v in slots.taken.get(dim, [])]
+        if any(joint(key, positions) == "other" for key in rows):
+            values.append(("other",) * len(positions))
+        choices.append((positions, values))
+    covered = {i for positions, _ in choices for i in positions}
+    for i, label in enumerate(labels):
+        if i in covered:
+            continue
+        closed = closed_values(name, label)
+        if closed is None:
+            return
+        choices.append(((i,), [(v,) for v in closed]))
+    for combo in itertools.product(*(values for _, values in choices)):
+        key = [""] * len(labels)
+        for (positions, _), values in zip(choices, combo, strict=True):
+            for i, v in zip(positions, values, strict=True):
+                key[i] = v
+        rows.setdefault(tuple(key), 0.0)
+
+
 def to_samples(acc: Acc, limit: int) -> Expected:
+    slots = Slots(limit)
+    for name in RUN_ORDER:
+        if name == "librechat_messages_per_model_yesterday":
+            daily_model_rows(acc, slots)
+        else:
+            acc.data[name] = route_rows(acc.data[name], name, slots)
+    for agent_id in slots.taken.get("agent", []):
+        name, provider, model = acc.agents.get(agent_id, ("unknown",) * 3)
+        acc.set("librechat_agent_info", (agent_id, name, provider, model), 1.0)
     samples: Samples = {}
-    for name, _kind, labels, capped in FAMILIES:
+    for name, _kind, labels, _capped in FAMILIES:
         rows = acc.data[name]
-        if name not in DAILY_MODEL_FAMILIES:
-            rows = cap_family(rows, [labels.index(c) for c in capped], limit)
-        if name == "librechat_agent_messages_total":
-            # An agent's name goes to 'other' together with its id (ids are ranked).
-            rows = {(i, "other" if i == "other" else n): v for (i, n), v in rows.items()}
+        if name != "librechat_agent_info":
+            zero_rows(name, rows, slots)
         bucket: dict[LabelKey, float] = {}
         for key, value in rows.items():
             bucket[tuple(sorted(zip(labels, key, strict=True)))] = value
@@ -375,6 +695,7 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
     five_minute_gauges(acc, snap, now)
     calendar_gauges(acc, snap, now, cfg.tz)
     daily_statistics(acc, snap, now, cfg)
+    usage_spread(acc, snap, now, cfg)
     stored_gauges(acc, snap, now)
     agent_gauges(acc, snap)
     for name in LIBRECHAT_COLLECTIONS:
@@ -383,14 +704,10 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
 
 
 def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -> None:
-    names: dict[str, str] = {}
-    for agent in snap["agents"]:
-        if isinstance(agent.get("id"), str):
-            names[agent["id"]] = label(agent.get("name"))
     for msg in snap["messages"]:
         if not counted(msg):
             continue
-        model = model_of(msg.get("model"))
+        model = message_model(msg, snap)
         user = is_user_msg(msg)
         error = is_error_msg(msg)
         acc.add("librechat_messages_total", (), 1)
@@ -403,9 +720,10 @@ def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -
             acc.add("librechat_messages_per_model_total", (model,), 1)
             if msg.get("unfinished") is True:
                 acc.add("librechat_unfinished_messages_total", (model,), 1)
-            if msg.get("endpoint") == "agents" and model.startswith("agent_"):
-                acc.add("librechat_agent_messages_total",
-                        (model, names.get(model, "unknown")), 1)
+            acc.add("librechat_responses_by_finish_reason_total",
+                    (model, label(msg.get("finish_reason"))), 1)
+            if agent_message(msg) is not None:
+                acc.add("librechat_agent_messages_total", (agent_message(msg),), 1)
         content = msg.get("content")
         if isinstance(content, dict):
             content = [content]  # MongoDB's $unwind takes a lone value as a one-element array
@@ -424,7 +742,7 @@ def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -
                     cut = text.rindex("_mcp_")
                     key = (label(text[:cut]), label(text[cut + len("_mcp_"):]))
                 else:
-                    key = (text, "")
+                    key = (text, "none")
                 acc.add("librechat_tool_calls_total", key, 1)
                 output = call.get("output") if isinstance(call, dict) else None
                 if isinstance(output, bool):
@@ -434,11 +752,25 @@ def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -
                     acc.add("librechat_tool_call_errors_total", key, 1)
 
 
+def agent_of_conversation(snap: Snapshot, conversation_id: Any) -> str | None:
+    """The agent that holds a conversation: its agent_id, when that names an agent in agents
+    (ephemeral ids such as openAI__gpt-4o___GPT-4o are not agents)."""
+    if not isinstance(conversation_id, str):
+        return None
+    for convo in snap["conversations"]:
+        if convo.get("conversationId") == conversation_id:
+            agent_id = convo.get("agent_id")
+            if any(a.get("id") == agent_id for a in snap["agents"]) and \
+                    isinstance(agent_id, str) and agent_id.startswith("agent_"):
+                return agent_id
+            return None
+    return None
+
+
 def token_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool],
                    source: str) -> None:
     if source == "transactions":
         acc.set("librechat_token_source_info", ("transactions",), 1.0)
-        prompt_groups: dict[tuple[str, str], list[Doc]] = {}
         for tx in snap["transactions"]:
             if not counted(tx):
                 continue
@@ -452,30 +784,23 @@ def token_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool],
             if kind not in ("prompt", "completion"):
                 continue
             acc.add("librechat_context_tokens_total", (context, kind), raw)
-            acc.add("librechat_cost_usd_total", (model,),
-                    abs(num(tx.get("tokenValue"))) / 1e6)
+            usd = abs(num(tx.get("tokenValue"))) / 1e6
+            acc.add("librechat_cost_usd_total", (model,), usd)
+            acc.add("librechat_context_cost_usd_total", (context,), usd)
+            agent = agent_of_conversation(snap, tx.get("conversationId"))
+            if agent is not None:
+                acc.add("librechat_agent_cost_usd_total", (agent,), usd)
+                acc.add("librechat_agent_tokens_total", (agent, kind), raw)
             if kind == "prompt":
                 acc.add("librechat_input_tokens_total", (), raw)
                 acc.add("librechat_input_tokens_per_model_total", (model,), raw)
-                prompt_groups.setdefault((model, context), []).append(tx)
+                for part, tokens in prompt_kinds(tx).items():
+                    acc.add("librechat_tokens_total", (model, part), tokens)
             else:
                 acc.add("librechat_output_tokens_total", (), raw)
                 acc.add("librechat_output_tokens_per_model_total", (model,), raw)
                 acc.add("librechat_tokens_total", (model, "completion"), raw)
                 acc.add("librechat_llm_calls_total", (model,), 1)
-        for (model, _context), txs in prompt_groups.items():
-            plain = [t for t in txs if num_or_none(t.get("inputTokens")) is None]
-            split = [t for t in txs if num_or_none(t.get("inputTokens")) is not None]
-            if plain:
-                acc.add("librechat_tokens_total", (model, "prompt"),
-                        math.fsum(abs(num(t.get("rawAmount"))) for t in plain))
-            if split:
-                read = math.fsum(abs(num(t.get("readTokens"))) for t in split)
-                write = math.fsum(abs(num(t.get("writeTokens"))) for t in split)
-                raw = math.fsum(abs(num(t.get("rawAmount"))) for t in split)
-                acc.add("librechat_tokens_total", (model, "cache_read"), read)
-                acc.add("librechat_tokens_total", (model, "cache_write"), write)
-                acc.add("librechat_tokens_total", (model, "prompt"), max(raw - read - write, 0))
     else:
         acc.set("librechat_token_source_info", ("messages",), 1.0)
         for msg in snap["messages"]:
@@ -488,14 +813,20 @@ def token_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool],
             else:
                 acc.add("librechat_output_tokens_total", (), tokens)
                 acc.add("librechat_output_tokens_per_model_total",
-                        (model_of(msg.get("model")),), tokens)
+                        (message_model(msg, snap),), tokens)
 
 
-def num_or_none(value: Any) -> float | None:
-    """A 'numeric' value (int/float, not bool) or None; used for inputTokens' presence."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+def prompt_kinds(tx: Doc) -> dict[str, float]:
+    """One prompt transaction's tokens by kind (README, "Metrics"), each transaction on its
+    own: a number in inputTokens makes it structured, split into cache_read |readTokens|,
+    cache_write |writeTokens| and the uncached rest of |rawAmount| (at least 0); any other
+    prompt transaction is uncached as a whole."""
+    raw = abs(num(tx.get("rawAmount")))
+    if not is_number(tx.get("inputTokens")):
+        return {"uncached_prompt": raw}
+    read, write = abs(num(tx.get("readTokens"))), abs(num(tx.get("writeTokens")))
+    return {"uncached_prompt": max(raw - read - write, 0.0), "cache_read": read,
+            "cache_write": write}
 
 
 def created_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -> None:
@@ -508,7 +839,7 @@ def created_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -
             key = (label(doc.get("source")), label(doc.get("context")))
             acc.add("librechat_uploaded_files_total", (), 1)
             acc.add("librechat_files_created_total", key, 1)
-            acc.add("librechat_file_bytes_created_total", key, max(num(doc.get("bytes")), 0.0))
+            acc.add("librechat_files_created_bytes_total", key, max(num(doc.get("bytes")), 0.0))
     for user in snap["users"]:
         if counted(user):
             acc.add("librechat_registered_users_total", (), 1)
@@ -529,7 +860,7 @@ def five_minute_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
             continue
         users.add(hashable(msg.get("user")))
         convos.add(hashable(msg.get("conversationId")))
-        model = model_of(msg.get("model"))
+        model = message_model(msg, snap)
         acc.add("librechat_messages_5m", (), 1)
         if not is_user_msg(msg):
             acc.add("librechat_messages_per_model_5m", (model,), 1)
@@ -623,7 +954,7 @@ def daily_statistics(acc: Acc, snap: Snapshot, now: datetime, cfg: Config) -> No
         if is_user_msg(msg):
             sent[(user, i)] = sent.get((user, i), 0) + 1
         else:
-            series = per_model.setdefault(model_of(msg.get("model")), [0.0] * n)
+            series = per_model.setdefault(message_model(msg, snap), [0.0] * n)
             series[i] += 1
     counts = [float(len(u)) for u in users_per_day]
     avg, sd = mean_pstdev(counts)
@@ -633,23 +964,55 @@ def daily_statistics(acc: Acc, snap: Snapshot, now: datetime, cfg: Config) -> No
     avg, sd = mean_pstdev([float(v) for v in sent.values()])
     acc.set("librechat_messages_per_user_per_day_average", (), avg)
     acc.set("librechat_messages_per_user_per_day_stddev", (), sd)
-    # The top models by volume over the window keep their own series; the rest are summed
-    # day by day into 'other'.
-    keep = keep_set({m: math.fsum(s) for m, s in per_model.items()}, cfg.label_limit)
-    merged: dict[str, list[float]] = {}
-    for model, series in per_model.items():
-        target = model if model in keep else "other"
-        base = merged.setdefault(target, [0.0] * n)
-        merged[target] = [a + b for a, b in zip(base, series, strict=True)]
-    for model, series in merged.items():
-        avg, sd = mean_pstdev(series)
-        acc.set("librechat_messages_per_model_yesterday", (model,), series[-1])
-        acc.set("librechat_messages_per_model_per_day_average", (model,), avg)
-        acc.set("librechat_messages_per_model_per_day_stddev", (model,), sd)
+    acc.daily_series = per_model  # routed through the model slots in to_samples
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    """The smallest value with at least q of all values at or below it (q = 1: the maximum)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    for i, value in enumerate(ordered, start=1):
+        if i / len(ordered) >= q - 1e-12:
+            return value
+    return ordered[-1]
+
+
+def usage_spread(acc: Acc, snap: Snapshot, now: datetime, cfg: Config) -> None:
+    """Yesterday (local): messages sent per sending user, USD spent per spending user."""
+    day = now.astimezone(cfg.tz).date() - timedelta(days=1)
+    lo, hi = local_midnight(day, cfg.tz), local_midnight(day + timedelta(days=1), cfg.tz)
+    sent: dict[Any, int] = {}
+    for msg in snap["messages"]:
+        created = utc(msg.get("createdAt"))
+        if created is not None and lo <= created < hi and msg.get("isCreatedByUser") is True \
+                and msg.get("user") is not None:
+            sent[hashable(msg["user"])] = sent.get(hashable(msg["user"]), 0) + 1
+    spent: dict[Any, float] = {}
+    for tx in snap["transactions"]:
+        seconds = oid_seconds(tx)
+        if seconds is None or not lo.timestamp() <= seconds < hi.timestamp():
+            continue
+        if tx.get("tokenType") in ("prompt", "completion") and tx.get("user") is not None:
+            key = hashable(tx["user"])
+            spent[key] = spent.get(key, 0.0) + abs(num(tx.get("tokenValue"))) / 1e6
+    spend = [v for v in spent.values() if v > 0]
+    for q in ("0.5", "0.9", "0.99", "1"):
+        acc.set("librechat_messages_sent_per_user_yesterday", (q,),
+                nearest_rank([float(v) for v in sent.values()], float(q)))
+        acc.set("librechat_cost_usd_per_user_yesterday", (q,), nearest_rank(spend, float(q)))
+    for top, fraction in (("1%", 0.01), ("10%", 0.10)):
+        heavy = sorted(spend, reverse=True)[:max(1, math.ceil(fraction * len(spend) - 1e-9))]
+        acc.set("librechat_cost_share_of_top_users_yesterday", (top,),
+                sum(heavy) / sum(spend) if spend and sum(spend) > 0 else 0.0)
+    acc.set("librechat_spending_users_yesterday", (), float(len(spend)))
 
 
 def agent_gauges(acc: Acc, snap: Snapshot) -> None:
     for agent in snap["agents"]:
+        if isinstance(agent.get("id"), str):
+            acc.agents[agent["id"]] = (label(agent.get("name")), label(agent.get("provider")),
+                                       label(agent.get("model")))
         acc.add("librechat_agents", (label(agent.get("provider")), label(agent.get("category"))),
                 1)
         servers = agent.get("mcpServerNames")
@@ -689,6 +1052,16 @@ def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
         credits = num(balance.get("tokenCredits"))
         acc.add("librechat_balances", (), 1)
         acc.add("librechat_balance_credits", (), credits)
+        usd = credits / 1e6
+        holds = balance.get("reservations")
+        for hold in holds if isinstance(holds, list) else []:
+            expires = utc(hold.get("expiresAt")) if isinstance(hold, dict) else None
+            if expires is not None and expires > now:
+                acc.add("librechat_balance_reservations", (), 1)
+                acc.add("librechat_balance_credits_reserved", (), num(hold.get("amount")))
+        acc.add("librechat_balance_users_by_range", (
+            "0" if usd <= 0 else "0-0.1" if usd < 0.1 else "0.1-1" if usd < 1 else
+            "1-10" if usd < 10 else "10+",), 1)
         if credits <= 0:
             acc.add("librechat_balance_users_at_zero", (), 1)
     for convo in snap["conversations"]:
@@ -701,7 +1074,7 @@ def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
     for doc in snap["files"]:
         key = (label(doc.get("source")), label(doc.get("context")))
         acc.add("librechat_files", key, 1)
-        acc.add("librechat_file_bytes", key, max(num(doc.get("bytes")), 0.0))
+        acc.add("librechat_files_bytes", key, max(num(doc.get("bytes")), 0.0))
         if doc.get("embedded") is True:
             acc.add("librechat_files_embedded", (), 1)
     for msg in snap["messages"]:
@@ -711,7 +1084,7 @@ def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
         rating = feedback.get("rating")
         if rating not in ("thumbsUp", "thumbsDown"):
             continue
-        acc.add("librechat_feedback", (rating, model_of(msg.get("model"))), 1)
+        acc.add("librechat_feedback", (rating, message_model(msg, snap)), 1)
         tag = feedback.get("tag")
         acc.add("librechat_feedback_tags", (rating, "none" if tag in (None, "") else label(tag)), 1)
 

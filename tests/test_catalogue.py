@@ -97,8 +97,15 @@ def test_the_tenant_label_follows_the_declaration() -> None:
     assert family.samples == {("m", "t1"): 1.0}
 
 
-def test_open_ended_labels_are_capped_and_closed_ones_are_not() -> None:
-    assert cat.TOOL_CALLS_TOTAL.capped == (("tool",), ("mcp_server",))
-    assert cat.ENDPOINT_MESSAGES_TOTAL.capped == (("endpoint",),)  # role has two values
-    assert cat.TOKENS_TOTAL.capped == (("model",),)  # kind has four
-    assert cat.EXPORTER_ERRORS.capped == ()
+def test_open_ended_labels_share_dimensions_and_closed_ones_are_listed() -> None:
+    assert cat.TOOL_CALLS_TOTAL.dims == ((("tool", "mcp_server"), cat.TOOL),)
+    assert cat.TOOL_CALL_ERRORS_TOTAL.dims == cat.TOOL_CALLS_TOTAL.dims
+    assert cat.ENDPOINT_MESSAGES_TOTAL.dims == ((("endpoint",), cat.ENDPOINT),)
+    assert dict(cat.ENDPOINT_MESSAGES_TOTAL.closed) == {"role": ("user", "assistant")}
+    assert dict(cat.TOKENS_TOTAL.closed)["kind"] == (
+        "uncached_prompt", "cache_read", "cache_write", "completion")
+    assert cat.EXPORTER_ERRORS.dims == ()
+    # Every family with a model label shares the one model dimension.
+    by_model = [s for s in cat.CATALOGUE.values() if "model" in s.labels
+                and s is not cat.AGENT_INFO]
+    assert by_model and all(((("model",), cat.MODEL)) in s.dims for s in by_model)

@@ -98,7 +98,7 @@ def test_now_needs_an_offset(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    (None, "unknown"), ("", "unknown"), ("   ", "unknown"), ("gpt-4o", "gpt-4o"),
+    (None, "none"), ("", "none"), ("   ", "none"), ("gpt-4o", "gpt-4o"),
     (42, "42"), (True, "True"), ({"b": 1, "a": 2}, '{"a": 2, "b": 1}'), (["x"], '["x"]'),
     ("a\nb\x00c\u200bd", "abcd"), ("x" * 500, "x" * 100),
     ("jane@example.com", "redacted"), ("model for jane.doe@uni.example", "model for redacted"),
@@ -123,18 +123,41 @@ def test_agent_suffix_is_stripped_only_from_agent_ids() -> None:
 
 
 def test_sticky_slots_keep_their_values_and_send_newcomers_to_other() -> None:
-    slots: list[str] = []
-    first = lt.assign_slots(slots, {"a": 5, "b": 9, "c": 1}, limit=2)
+    from librechat_metrics.catalogue import MODEL
+    from librechat_metrics.dimensions import Dimensions
+
+    dims = Dimensions({}, limit=2, ttl=30 * 86400, now=1000.0)
+    first = dims.map(MODEL, {"a": 5, "b": 9, "c": 1})
     assert first == {"b": "b", "a": "a", "c": "other"}
     # 'c' becomes the biggest later, but 'a' keeps its slot so that 'other' never falls.
-    second = lt.assign_slots(slots, {"a": 1, "c": 100, "d": 3}, limit=2)
+    second = dims.map(MODEL, {"a": 1, "c": 100, "d": 3})
     assert second == {"a": "a", "c": "other", "d": "other"}
 
 
-def test_cap_gauge_sums_the_rest_into_other() -> None:
-    fam = lt.Family("x", "gauge", "h", ("model",), {("a",): 1, ("b",): 5, ("c",): 3, ("d",): 2})
-    capped = lt.cap_gauge(fam, "model", 2)
-    assert capped.samples == {("b",): 5, ("c",): 3, ("other",): 3}
+def test_a_slot_unseen_for_the_ttl_is_freed_for_a_newcomer() -> None:
+    from librechat_metrics.catalogue import MODEL
+    from librechat_metrics.dimensions import Dimensions
+
+    table: dict[str, dict[str, float]] = {}
+    Dimensions(table, 2, 100.0, now=0.0).map(MODEL, {"a": 1, "b": 1})
+    later = Dimensions(table, 2, 100.0, now=50.0)
+    later.map(MODEL, {"b": 1})
+    assert later.expire() == {}
+    last = Dimensions(table, 2, 100.0, now=120.0)
+    assert last.expire() == {"model": {"a"}}  # 120 s unseen > 100 s; b was seen at 50
+    assert last.map(MODEL, {"c": 7}) == {"c": "c"}
+    assert sorted(table["model"]) == ["b", "c"]
+
+
+def test_capped_gauge_sums_the_rest_into_other() -> None:
+    from librechat_metrics.catalogue import MESSAGES_PER_MODEL_5M
+    from librechat_metrics.dimensions import Dimensions
+    from librechat_metrics.families import capped
+
+    fam = lt.Family.of(MESSAGES_PER_MODEL_5M)
+    fam.samples = {("a",): 1, ("b",): 5, ("c",): 3, ("d",): 2}
+    out = capped(fam, Dimensions({}, 2, 86400.0, now=0.0))
+    assert out.samples == {("b",): 5, ("c",): 3, ("other",): 3}
 
 
 @pytest.mark.parametrize(("value", "expected"), [

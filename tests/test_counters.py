@@ -39,7 +39,7 @@ NOW0 = datetime(2026, 3, 18, 14, 30, 7, tzinfo=UTC)
 COUNTED = ("messages", "conversations", "transactions", "files", "users")
 # Self-metrics that change from one run to the next whatever the data.
 VOLATILE = ("librechat_exporter_run_timestamp_seconds", "librechat_exporter_run_duration_seconds",
-            "librechat_exporter_duration_seconds",
+            "librechat_exporter_section_duration_seconds",
             "librechat_exporter_last_success_timestamp_seconds")
 
 
@@ -200,15 +200,25 @@ def test_counters_across_runs_inserts_late_writes_and_deletions(
     assert total(delta4.samples, "librechat_messages_total") == 0
     assert_step(run3, run4, delta4)
 
-    # 5. A lost state file is a clean restart: a cold count of what is stored now.
+    # 5. A lost state file with the last .prom beside it: the counters continue from the
+    # .prom (2.0.0), nothing new happened, so every counter is exactly where it was.
     run4.state_file.unlink()
     now4 = now3 + timedelta(seconds=60)
     run5 = run(now4)
-    fresh = oracle.compute(oracle.Snapshot.read(db), oracle.Config(now=now4))
     assert run5.code == 0
-    problems = oracle.compare(run5.samples, fresh)
+    for family in oracle.COUNTERS:
+        assert run5.samples.get(family) == run4.samples.get(family), family
+
+    # 6. State and .prom both lost: a clean restart, a cold count of what is stored now.
+    run5.state_file.unlink()
+    run5.output.unlink()
+    now5 = now4 + timedelta(seconds=60)
+    run6 = run(now5)
+    fresh = oracle.compute(oracle.Snapshot.read(db), oracle.Config(now=now5))
+    assert run6.code == 0
+    problems = oracle.compare(run6.samples, fresh)
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems)
-    assert total(run5.samples, "librechat_messages_total") < total(run4.samples,
+    assert total(run6.samples, "librechat_messages_total") < total(run4.samples,
                                                                    "librechat_messages_total")
 
 

@@ -1,25 +1,37 @@
 """The Grafana dashboard and the alert rules, checked against the job's real output.
 
-* promtool: ``check rules`` and ``test rules`` pass, and every alert has a firing and a
-  not-firing unit test.
-* Static: the dashboard is importable JSON; no rate()/increase()/irate() over a gauge and no
-  counter outside them (types read from the ``# TYPE`` lines of a real run of the job); every
-  ``librechat_*`` metric the dashboard or the rules name is written by the job.
+* promtool: ``check rules`` and ``test rules`` pass; every alert has a firing and a not-firing
+  unit test; the weekly traffic in the unit tests is what ``tests/dash_weekly.py`` generates;
+  only alerts about what users feel are critical; the README's alert table names every rule
+  with its severity and marks the thresholds to tune.
+* Dashboard lint: importable JSON; the job-health row comes first; every stat panel is an
+  instant query and shows a missing series as "No data" in a problem colour; every panel has a
+  unit; no rate()/increase()/irate() over a gauge and no counter outside them (types read from
+  the ``# TYPE`` lines of a real run of the job); every ``librechat_*`` metric the dashboard or
+  the rules name is written by the job; legend labels exist on the metrics; ``$tenant`` filters
+  exactly the families that carry a tenant label in a real ``--tenant-label`` run.
 * End to end: real mongod with generated LibreChat data -> the job runs with ``--now`` 3, 2
   and 1 minutes ago (new traffic between runs), then in real time, writing librechat.prom -> a
   real node_exporter serves it -> a real Prometheus scrapes it every second and loads the rules
   while the job rewrites the file with more traffic. Prometheus holds what the job wrote, no
   stored document is missed and no counter resets; every panel query (template variables
-  substituted) parses and returns data, with every ``{{label}}`` of its legend on every series;
-  every alert rule loads, evaluates without error, and names only series that exist. Then
-  trouble is made for real (a burst of failed, cut-off and expensive answers; a file 10 minutes
-  old; a broken .prom file beside it; a run that cannot reach MongoDB; the file removed) and
-  the matching alerts' expressions must return series and go pending in Prometheus.
+  substituted, stat panels as the instant queries they are) parses and returns data, with every
+  ``{{label}}`` of its legend on every series; every alert rule loads, evaluates without error,
+  and names only series that exist. Then trouble is made for real (a burst of failed, cut-off
+  and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run that cannot
+  reach MongoDB; the file removed) and the matching alerts' expressions must return series and
+  go pending in Prometheus, while the stat panels turn to "No data" instead of old numbers: the
+  business stats while the job is down, every stat but node_exporter's own once the file is
+  gone.
+* A second end-to-end test: a multi-tenant site (``--tenant-label``) and an empty LibreChat
+  side by side. Selecting every tenant explicitly shows what All shows, one tenant fills every
+  stat, and a healthy empty site fills every stat too (No data is reserved for trouble).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -38,7 +50,7 @@ from bson import ObjectId
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo.database import Database
 
-from tests import librechat_data
+from tests import dash_weekly, librechat_data
 from tests.mongod import ExternalServer, Mongod
 from tests.services import (
     NODE_EXPORTER_BINARY,
@@ -55,11 +67,31 @@ JOB = ROOT / "librechat_textfile.py"
 DASHBOARD = ROOT / "dashboards" / "librechat.json"
 RULES = ROOT / "alerts" / "librechat.rules.yml"
 RULES_TEST = ROOT / "alerts" / "librechat.rules.test.yml"
+README = ROOT / "README.md"
 
-ROWS = ("Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files", "Job health")
+ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files",
+        "Job details")
+# The first row, title -> the series its stat reads. Compact: one line of stats.
+HEALTH_ROW = {
+    "Job up": "librechat_exporter_up",
+    "Since the last successful run": "librechat_exporter_last_success_timestamp_seconds",
+    "Age of the .prom file": "node_textfile_mtime_seconds",
+    "Textfile scrape error": "node_textfile_scrape_error",
+    "First count": "librechat_exporter_backfill_progress_ratio",
+    "Failing sections": "librechat_exporter_errors",
+}
+# Severity critical is for what LibreChat's users feel now; everything else pages nobody.
+CRITICAL = {"LibreChatModelErrorRateHigh", "LibreChatActivityStopped"}
 # What Grafana would put in for the built-in interval variables on a short time range.
 GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 SCRAPE_JOB = "node"
+TENANTS = ["uni-a", "uni-b"]
+
+# Units: Grafana's ids for seconds, bytes, USD, ratios and yes/no, or a count of something
+# ("count:tokens/min" shows 12.3K tokens/min). "none" only for panels that show label values.
+UNITS = {"s", "bytes", "currencyUSD", "percentunit", "bool_yes_no"}
+COUNT_UNIT = re.compile(r"count:[a-z]+(/min|/h)?")
+PROBLEM_COLOURS = {"red", "dark-red", "semi-dark-red", "orange", "dark-orange"}
 
 METRIC_NAME = re.compile(r"\b((?:librechat|node)_[a-zA-Z0-9_:]*|up)\b(?!\s*\()")
 STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
@@ -68,6 +100,7 @@ GAUGE_FUNCS = ("delta", "idelta", "deriv", "predict_linear")
 RANGE_FUNC_ARG = re.compile(r"\b([a-z_]+)\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[]")
 LEGEND_LABEL = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 TEMPLATE_VARIABLE = re.compile(r"\$\{?([a-zA-Z_][a-zA-Z0-9_]*)\}?")
+TENANT_MATCHER = 'tenant=~"$tenant"'
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,10 +120,29 @@ def all_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])
 
 
+def data_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in all_panels(dashboard) if p.get("type") != "row"]
+
+
+def stat_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in data_panels(dashboard) if p["type"] == "stat"]
+
+
 def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(panel title, target) for every query of every non-row panel."""
-    return [(panel["title"], target) for panel in all_panels(dashboard)
-            if panel.get("type") != "row" for target in panel.get("targets", [])]
+    return [(panel["title"], target) for panel in data_panels(dashboard)
+            for target in panel.get("targets", [])]
+
+
+def panel_metrics(panel: dict[str, Any]) -> set[str]:
+    return set().union(*(metric_names(t["expr"]) for t in panel["targets"]))
+
+
+def is_business(panel: dict[str, Any]) -> bool:
+    """A panel of LibreChat numbers (written only by a successful run), not of the job's own
+    health or of node_exporter."""
+    return any(n.startswith("librechat_") and not n.startswith("librechat_exporter_")
+               for n in panel_metrics(panel))
 
 
 def alert_rules() -> list[tuple[str, str]]:
@@ -131,6 +183,12 @@ def alert_blocks() -> dict[str, str]:
     return {part.split()[0]: part for part in parts}
 
 
+def severity(block: str) -> str:
+    found = re.search(r"(?m)^\s+severity:\s*(\S+)\s*$", block)
+    assert found, block[:200]
+    return found.group(1)
+
+
 def strip_strings(expr: str) -> str:
     """The expr with string literals emptied, so label values are never read as metrics."""
     return STRING_LITERAL.sub('""', expr)
@@ -139,6 +197,11 @@ def strip_strings(expr: str) -> str:
 def metric_names(expr: str) -> set[str]:
     """librechat_*, node_* and up series named in a PromQL expression."""
     return set(METRIC_NAME.findall(strip_strings(expr)))
+
+
+def selectors(expr: str, name: str) -> list[str]:
+    """The label matchers (the text between the braces) of every use of ``name``."""
+    return [m.group(1) or "" for m in re.finditer(rf"\b{name}\b(?:\{{([^}}]*)\}})?", expr)]
 
 
 def legend_labels(legend: str) -> set[str]:
@@ -155,6 +218,13 @@ def substitute(expr: str, values: dict[str, str]) -> str:
         return values[name]
 
     return TEMPLATE_VARIABLE.sub(one, expr)
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else len(text)]
 
 
 class JobOutput:
@@ -194,6 +264,15 @@ def generated_database(client: pymongo.MongoClient[Any], seed: int) -> str:
     return name
 
 
+def tenant_database(client: pymongo.MongoClient[Any], seed: int) -> str:
+    """A multi-tenant LibreChat (0.8.7, every document of a tenant-aware collection carries its
+    user's tenantId)."""
+    name = f"t_dashboard_tenants_{secrets.token_hex(4)}"
+    librechat_data.generate(client[name], librechat_data.GenOptions(
+        seed=seed, now=datetime.now(UTC), users=24, version="0.8.7", tenants=TENANTS))
+    return name
+
+
 @pytest.fixture(scope="module")
 def job_output(mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClient[Any],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobOutput]:
@@ -209,8 +288,24 @@ def job_output(mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClien
         mongo_client.drop_database(name)
 
 
+@pytest.fixture(scope="module")
+def tenant_output(mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClient[Any],
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobOutput]:
+    """The job's --stdout with --tenant-label over a multi-tenant database."""
+    workdir = tmp_path_factory.mktemp("tenant-output")
+    name = tenant_database(mongo_client, seed=7)
+    try:
+        done = run_job(["--mongodb-uri", mongod.uri, "--mongodb-database", name, "--stdout",
+                        "--state-file", str(workdir / "state.json"),
+                        "--tenant-label", "true"], cwd=workdir)
+        assert done.returncode == 0, done.stderr
+        yield JobOutput(done.stdout)
+    finally:
+        mongo_client.drop_database(name)
+
+
 # --------------------------------------------------------------------------------------------
-# promtool
+# promtool and the rules
 
 
 def test_promtool_check_rules() -> None:
@@ -226,12 +321,13 @@ def test_promtool_check_rules() -> None:
 def test_promtool_test_rules() -> None:
     promtool = require_binary(PROMTOOL_BINARY)
     done = subprocess.run([promtool, "test", "rules", str(RULES_TEST)], capture_output=True,
-                          text=True, timeout=120, check=False, cwd=RULES_TEST.parent)
+                          text=True, timeout=180, check=False, cwd=RULES_TEST.parent)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
 
 
-def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+def alert_test_cases() -> tuple[set[str], set[str]]:
+    """(alerts with a firing case, alerts with a quiet case) in the rules' unit tests."""
     lines = RULES_TEST.read_text(encoding="utf-8").splitlines()
     firing: set[str] = set()
     quiet: set[str] = set()
@@ -242,23 +338,72 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
         expected = next(rest for rest in lines[i + 1:] if "exp_alerts:" in rest)
         (quiet if expected.split("exp_alerts:", 1)[1].strip() == "[]" else firing).add(
             name.group(1))
+    return firing, quiet
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    firing, quiet = alert_test_cases()
     alerts = {name for name, _ in alert_rules()}
     assert alerts - firing == set(), "alerts without a firing test case"
     assert alerts - quiet == set(), "alerts without a not-firing test case"
     assert (firing | quiet) - alerts == set(), "tests of alerts that do not exist"
 
 
+def test_the_weekly_unit_test_traffic_is_the_generated_scenario() -> None:
+    """The two weeks of office traffic in the unit tests are exactly what dash_weekly makes,
+    and decode back to the series it describes (30 messages an hour in office hours)."""
+    assert dash_weekly.yaml_block() in RULES_TEST.read_text(encoding="utf-8")
+    for name, (messages, up) in dash_weekly.scenarios().items():
+        assert dash_weekly.decode(dash_weekly.encode(messages)) == messages, name
+        assert dash_weekly.decode(dash_weekly.encode(up)) == up, name
+    office = [v or 0.0 for v in dash_weekly.scenarios()["office"][0]]
+    monday, saturday = dash_weekly.MONDAY_2, dash_weekly.MONDAY_2 - 2 * dash_weekly.DAY
+    hour = [office[monday + 10 * 60] - office[monday + 9 * 60],
+            office[monday + 13 * 60] - office[monday + 12 * 60],
+            office[saturday + 11 * 60] - office[saturday + 10 * 60]]
+    assert hour == [30.0, 0.0, 0.0], "office hour, lunch hour, Saturday"
+
+
 def test_every_alert_has_severity_summary_and_description() -> None:
     blocks = alert_blocks()
     assert set(blocks) == {name for name, _ in alert_rules()}
     for name, block in blocks.items():
-        assert re.search(r"(?m)^\s+severity:\s*(critical|warning|info)\s*$", block), name
+        assert severity(block) in ("critical", "warning", "info"), name
         assert re.search(r"(?m)^\s+summary:", block), name
         assert re.search(r"(?m)^\s+description:", block), name
 
 
+def test_only_what_users_feel_is_critical() -> None:
+    """The metrics pipeline never pages: every rule of the job's group is a warning."""
+    text = RULES.read_text(encoding="utf-8")
+    job_group = text[text.index("- name: librechat-textfile-job"):text.index(
+        "- name: librechat-usage")]
+    blocks = alert_blocks()
+    assert {n for n, b in blocks.items() if severity(b) == "critical"} == CRITICAL
+    pipeline = set(re.findall(r"(?m)^\s*- alert:\s*(\S+)", job_group))
+    assert pipeline >= {"LibreChatExporterDown", "LibreChatTextfileStale",
+                        "LibreChatExporterSectionErrors", "LibreChatExporterFlapping",
+                        "LibreChatFirstCountStuck"}
+    assert {severity(blocks[n]) for n in pipeline} == {"warning"}
+
+
+def test_readme_lists_every_alert_with_its_severity_and_tuning() -> None:
+    """The README's alert table: one row per rule, the rule's severity, TUNE where the rule
+    marks a threshold to tune, and a measured firing time."""
+    section = readme_section("Dashboards and alerts")
+    rows = {m.group(1): m.group(0) for m in
+            re.finditer(r"(?m)^\| `(LibreChat\w+)` \|.*\|\s*$", section)}
+    blocks = alert_blocks()
+    assert set(rows) == set(blocks)
+    for name, row in rows.items():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        assert severity(blocks[name]) in cells, f"{name}: {row}"
+        assert ("TUNE" in row) == ("TUNE" in blocks[name]), f"{name}: TUNE marks differ"
+        assert re.search(r"\d+ (min|h)\b", row), f"{name}: no firing time in {row}"
+
+
 # --------------------------------------------------------------------------------------------
-# Dashboard structure
+# Dashboard lint
 
 
 def test_dashboard_is_importable() -> None:
@@ -292,15 +437,87 @@ def test_dashboard_is_importable() -> None:
         assert len(refs) == len(set(refs)), f"{panel['title']}: duplicate refIds"
 
 
+def test_the_job_health_row_comes_first_and_is_compact() -> None:
+    panels = load_dashboard()["panels"]
+    assert panels[0]["type"] == "row" and panels[0]["title"] == "Job health"
+    assert panels[0]["gridPos"]["y"] == 0
+    first_row = []
+    for panel in panels[1:]:
+        if panel["type"] == "row":
+            break
+        first_row.append(panel)
+    assert [p["title"] for p in first_row] == list(HEALTH_ROW)
+    assert {p["type"] for p in first_row} == {"stat"}
+    assert {p["gridPos"]["y"] for p in first_row} == {1}, "one line of stats"
+    assert max(p["gridPos"]["h"] for p in first_row) <= 4
+    for panel in first_row:
+        assert panel_metrics(panel) == {HEALTH_ROW[panel["title"]]}, panel["title"]
+        assert panel["options"]["colorMode"] == "background", panel["title"]
+
+
+def test_stat_panels_are_instant_queries() -> None:
+    stats = stat_panels(load_dashboard())
+    assert len(stats) >= 20
+    for panel in stats:
+        for target in panel["targets"]:
+            assert target.get("instant") is True and target.get("range") is False, (
+                f"{panel['title']} {target['refId']}: a range query would show the last value "
+                "of the range after the series vanished")
+        assert panel["options"]["graphMode"] == "none", panel["title"]
+        assert panel["options"]["reduceOptions"]["calcs"] == ["lastNotNull"], panel["title"]
+
+
+def test_a_stat_without_data_reads_as_a_problem() -> None:
+    for panel in stat_panels(load_dashboard()):
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults.get("noValue") == "No data", panel["title"]
+        nulls = [m["options"]["result"] for m in defaults.get("mappings", [])
+                 if m["type"] == "special" and m["options"].get("match") == "null"]
+        assert nulls and nulls[0].get("color") in PROBLEM_COLOURS, panel["title"]
+        assert nulls[0].get("text") == "No data", panel["title"]
+
+
+def test_every_panel_has_a_unit_and_a_stat_one_quantity() -> None:
+    problems: list[str] = []
+    for panel in data_panels(load_dashboard()):
+        unit = panel["fieldConfig"]["defaults"].get("unit", "")
+        names = panel_metrics(panel)
+        if unit == "none":
+            if not all(n.endswith("_info") for n in names):
+                problems.append(f"{panel['title']}: unit none on numbers {sorted(names)}")
+        elif unit not in UNITS and not COUNT_UNIT.fullmatch(unit):
+            problems.append(f"{panel['title']}: unit {unit!r}")
+        if panel["type"] == "stat":
+            for override in panel["fieldConfig"].get("overrides", []):
+                if any(p.get("id") == "unit" for p in override.get("properties", [])):
+                    problems.append(f"{panel['title']}: a second unit in one stat")
+    assert problems == []
+
+
 def test_every_query_is_scoped_to_the_selected_job_and_instance() -> None:
     for title, target in dashboard_targets(load_dashboard()):
         expr = target["expr"]
         assert metric_names(expr), f"{title}: no metric in {expr!r}"
         for name in metric_names(expr):
-            for match in re.finditer(rf"\b{name}\b(\{{[^}}]*\}})?", expr):
-                matchers = match.group(1) or ""
+            for matchers in selectors(expr, name):
                 assert 'instance="$instance"' in matchers and 'job="$job"' in matchers, (
                     f"{title}: {name} is not filtered by $job and $instance in {expr!r}")
+
+
+def test_tool_errors_are_split_like_tool_calls() -> None:
+    """Every tool panel splits by MCP server as the call panels do: built-in tools by tool,
+    MCP tools by server and tool."""
+    for title, target in dashboard_targets(load_dashboard()):
+        expr = target["expr"]
+        if "librechat_tool_call" not in expr:
+            continue
+        for name in ("librechat_tool_calls_total", "librechat_tool_call_errors_total"):
+            for matchers in selectors(expr, name):
+                assert 'mcp_server="none"' in matchers or 'mcp_server!="none"' in matchers, (
+                    f"{title}: {name} not split by MCP server")
+        for group in re.findall(r"sum by \(([^)]*)\)", expr):
+            if 'mcp_server!="none"' in expr and "tool" in group:
+                assert "mcp_server" in group, f"{title}: MCP tools not by server"
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,10 +567,38 @@ def test_legend_labels_exist_on_the_metrics(job_output: JobOutput) -> None:
         if not names or not all(n.startswith("librechat_") for n in names):
             continue  # node_exporter's labels are checked end to end
         available = {"instance", "job"}.union(*(job_output.labels.get(n, set()) for n in names))
+        # label_replace() adds a label the metrics lack (the name of a deleted agent).
+        available |= set(re.findall(r'label_replace\([^"]*"([a-zA-Z_]+)"', target["expr"]))
         unknown = legend_labels(target.get("legendFormat", "")) - available
         if unknown:
             problems.append(f"{title}: legend uses {sorted(unknown)}, metrics have "
                             f"{sorted(available)}")
+    assert problems == []
+
+
+def test_tenant_variable_filters_exactly_the_tenant_families(tenant_output: JobOutput) -> None:
+    """$tenant on every family that has a tenant label with --tenant-label (except the _info
+    families, joined by id), and never on one that has none: that filter would empty the panel
+    as soon as a tenant is picked."""
+    dashboard = load_dashboard()
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    tenant = variables["tenant"]
+    assert tenant["type"] == "query" and tenant["includeAll"] and tenant["multi"]
+    assert tenant["allValue"] == ".*", "All must match series without a tenant label too"
+    assert re.fullmatch(r'label_values\(librechat_\w+\{job="\$job",instance="\$instance"\}, '
+                        r'tenant\)', tenant["definition"]), tenant["definition"]
+    tenanted = {n for n, labels in tenant_output.labels.items() if "tenant" in labels}
+    assert len(tenanted) >= 20, sorted(tenanted)
+    problems: list[str] = []
+    for title, target in dashboard_targets(dashboard):
+        expr = target["expr"]
+        for name in metric_names(expr):
+            for matchers in selectors(expr, name):
+                has = TENANT_MATCHER in matchers
+                if name in tenanted and not has and not name.endswith("_info"):
+                    problems.append(f"{title}: {name} has a tenant label but no $tenant filter")
+                if name not in tenanted and has:
+                    problems.append(f"{title}: {name} has no tenant label but a $tenant filter")
     assert problems == []
 
 
@@ -461,12 +706,13 @@ def add_trouble(db: Database[Any], rng: random.Random, answers: int = 25) -> Non
                                                    rng=rng, conversationId=cid))
 
 
-def grafana_values(instance: str) -> dict[str, str]:
+def grafana_values(instance: str, tenant: str = ".*") -> dict[str, str]:
+    """Template variables as Grafana substitutes them (tenant All is the regex .*)."""
     return {**GRAFANA_INTERVALS, "instance": instance, "job": SCRAPE_JOB,
-            "datasource": "prometheus"}
+            "datasource": "prometheus", "tenant": tenant}
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_dashboard_and_alerts_on_real_prometheus(
         mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClient[Any],
         tmp_path: Path) -> None:
@@ -495,6 +741,7 @@ def test_dashboard_and_alerts_on_real_prometheus(
         job_run()
         with NodeExporter(textfile_dir) as node, \
                 Prometheus([node.address], job=SCRAPE_JOB, rule_files=[RULES]) as prom:
+            values = grafana_values(node.address)
             scraped = node.scrape()
             assert re.search(r"(?m)^node_textfile_scrape_error 0$", scraped), scraped[:2000]
             assert re.search(r"(?m)^librechat_exporter_up 1$", scraped)
@@ -523,7 +770,8 @@ def test_dashboard_and_alerts_on_real_prometheus(
             assert [n for n in names if prom.series_count(f"resets({n}[10m]) > 0")] == []
             # Enough samples after the last rewrite for rate() over 1m to see it.
             prom.wait_for("count_over_time(librechat_exporter_up[1m]) >= 8")
-            check_panels(prom, grafana_values(node.address))
+            check_panels(prom, values)
+            check_health_row(prom, values)
             check_rules(prom, scraped=node.scrape())
 
             # Trouble: every alert that can fire within seconds must match the real series.
@@ -537,9 +785,12 @@ def test_dashboard_and_alerts_on_real_prometheus(
             past = time.time() - 600
             os.utime(output, (past, past))  # the job stopped writing 10 minutes ago
             wait_for_alert(prom, "LibreChatTextfileStale")
+            age = stat_values(prom, values, "Age of the .prom file")
+            assert age and min(age) >= 590, f"a 10-minute-old file reads {age} s"
             broken = textfile_dir / "broken.prom"
             broken.write_text("broken{label=\"x\" 1\n")
             wait_for_alert(prom, "LibreChatTextfileScrapeError")
+            assert stat_values(prom, values, "Textfile scrape error") == [1.0]
             broken.unlink()
             down = run_job([*job_args[2:], "--mongodb-uri",
                             f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
@@ -549,8 +800,19 @@ def test_dashboard_and_alerts_on_real_prometheus(
             assert down.returncode != 0, down.stderr
             wait_for_alert(prom, "LibreChatExporterDown")
             assert prom.series_count(dict(alert_rules())["LibreChatExporterSectionErrors"]) == 0
+            # The job is down: the business stats say No data, not the numbers of its last
+            # good run; the health row says DOWN.
+            wait_until_stats_empty(prom, values, {p["title"] for p in stat_panels(
+                load_dashboard()) if is_business(p)})
+            assert stat_values(prom, values, "Job up") == [0.0]
+            assert stat_values(prom, values, "Since the last successful run")
             output.unlink()
             wait_for_alert(prom, "LibreChatTextfileMissing")
+            # The file is gone: every stat but node_exporter's own scrape error is No data.
+            gone = {p["title"] for p in stat_panels(load_dashboard())} - {
+                "Textfile scrape error"}
+            wait_until_stats_empty(prom, values, gone)
+            assert stat_values(prom, values, "Textfile scrape error") == [0.0]
     finally:
         mongo_client.drop_database(name)
 
@@ -569,25 +831,77 @@ def wait_for_alert(prom: Prometheus, alert: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"{alert}: the expression returns data but Prometheus holds no alert")
 
 
+def panel_results(prom: Prometheus, panel: dict[str, Any],
+                  values: dict[str, str]) -> list[dict[str, Any]]:
+    """The series of every query of the panel, evaluated now as an instant query."""
+    series: list[dict[str, Any]] = []
+    for target in panel["targets"]:
+        answer = prom.query(substitute(target["expr"], values))
+        assert answer.get("status") == "success", f"{panel['title']}: {answer.get('error')}"
+        series += answer["data"]["result"]
+    return series
+
+
+def stat_values(prom: Prometheus, values: dict[str, str], title: str) -> list[float]:
+    """What the stat panel ``title`` would show now (every series' value)."""
+    panel = next(p for p in stat_panels(load_dashboard()) if p["title"] == title)
+    return [float(s["value"][1]) for s in panel_results(prom, panel, values)]
+
+
+def wait_until_stats_empty(prom: Prometheus, values: dict[str, str], titles: set[str],
+                           timeout: float = 15.0) -> None:
+    """Every stat in ``titles`` returns no series (Grafana shows its red No data), within a
+    few scrapes (Prometheus marks vanished series stale at the next scrape)."""
+    assert titles
+    panels = [p for p in stat_panels(load_dashboard()) if p["title"] in titles]
+    assert {p["title"] for p in panels} == titles
+    deadline = time.monotonic() + timeout
+    while True:
+        showing = {p["title"]: panel_results(prom, p, values)[:1] for p in panels}
+        showing = {t: s for t, s in showing.items() if s}
+        if not showing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert showing == {}, f"stats that still show a number: {showing}"
+
+
+def check_health_row(prom: Prometheus, values: dict[str, str]) -> None:
+    """The first row of a healthy job: UP, fresh, no scrape error, counted, no failing
+    section."""
+    assert stat_values(prom, values, "Job up") == [1.0]
+    assert 0 <= stat_values(prom, values, "Since the last successful run")[0] < 120
+    assert 0 <= stat_values(prom, values, "Age of the .prom file")[0] < 120
+    assert stat_values(prom, values, "Textfile scrape error") == [0.0]
+    assert stat_values(prom, values, "First count") == [1.0]
+    assert stat_values(prom, values, "Failing sections") == [0.0]
+
+
 def check_panels(prom: Prometheus, values: dict[str, str]) -> None:
-    """Every panel query parses, returns data, and its legend labels are on every series."""
+    """Every panel query parses, returns data, and its legend labels are on every series; a
+    stat panel, evaluated as the instant query it is, shows a number."""
     problems: list[str] = []
-    targets = dashboard_targets(load_dashboard())
-    assert len(targets) >= 30
-    for title, target in targets:
-        expr = substitute(target["expr"], values)
-        answer = prom.query(expr)
-        if answer.get("status") != "success":
-            problems.append(f"{title}: {answer.get('error')} in {expr}")
-            continue
-        result = answer["data"]["result"]
-        if not result:
-            problems.append(f"{title}: no data for {expr}")
-            continue
-        for label in legend_labels(target.get("legendFormat", "")):
-            lacking = [s["metric"] for s in result if label not in s["metric"]]
-            if lacking:
-                problems.append(f"{title}: legend label {label!r} missing on {lacking[:2]}")
+    panels = data_panels(load_dashboard())
+    assert sum(len(p["targets"]) for p in panels) >= 30
+    for panel in panels:
+        title = panel["title"]
+        for target in panel["targets"]:
+            expr = substitute(target["expr"], values)
+            answer = prom.query(expr)
+            if answer.get("status") != "success":
+                problems.append(f"{title}: {answer.get('error')} in {expr}")
+                continue
+            result = answer["data"]["result"]
+            if not result:
+                problems.append(f"{title}: no data for {expr}")
+                continue
+            for label in legend_labels(target.get("legendFormat", "")):
+                lacking = [s["metric"] for s in result if label not in s["metric"]]
+                if lacking:
+                    problems.append(f"{title}: legend label {label!r} missing on {lacking[:2]}")
+            if panel["type"] == "stat":
+                shown = [float(s["value"][1]) for s in result]
+                if not all(math.isfinite(v) for v in shown):
+                    problems.append(f"{title}: stat shows {shown} for {expr}")
     assert problems == [], "\n".join(problems)
 
 
@@ -623,3 +937,72 @@ def check_rules(prom: Prometheus, scraped: str) -> None:
         if not re.search(rf"(?m)^{name}[{{ ]", scraped):
             problems.append(f"node_exporter does not export {name}")
     assert problems == [], "\n".join(problems)
+
+
+def blank_stats(prom: Prometheus, values: dict[str, str]) -> list[str]:
+    """``panel title / refId`` of every stat query that returns nothing now."""
+    return [f"{p['title']} / {t['refId']}" for p in stat_panels(load_dashboard())
+            for t in p["targets"] if not prom.series_count(substitute(t["expr"], values))]
+
+
+def panels_with_data(prom: Prometheus, values: dict[str, str]) -> dict[str, bool]:
+    """``panel title / refId`` -> whether that query returns a series now."""
+    return {f"{p['title']} / {t['refId']}":
+            bool(prom.series_count(substitute(t["expr"], values)))
+            for p in data_panels(load_dashboard()) for t in p["targets"]}
+
+
+@pytest.mark.timeout(240)
+def test_tenants_and_an_empty_site_on_real_prometheus(
+        mongod: Mongod | ExternalServer, mongo_client: pymongo.MongoClient[Any],
+        tmp_path: Path) -> None:
+    """A multi-tenant site and an empty LibreChat, each behind its own node_exporter, scraped
+    by one Prometheus: the $tenant filter never empties a panel, and No data never shows on a
+    healthy site, not even on one without a single document."""
+    require_binary(NODE_EXPORTER_BINARY)
+    require_binary(PROMETHEUS_BINARY)
+    tenants = tenant_database(mongo_client, seed=31)
+    empty = f"t_dashboard_empty_{secrets.token_hex(4)}"
+    dirs = {site: tmp_path / site for site in ("tenants", "empty")}
+    try:
+        # An empty LibreChat still has its collections: LibreChat creates them at start-up.
+        librechat_data.ensure_indexes(mongo_client[empty])
+        for site, database, extra in (("tenants", tenants, ["--tenant-label", "true"]),
+                                      ("empty", empty, [])):
+            dirs[site].mkdir()
+            for _ in range(2):  # counters need two samples; the file is rewritten in between
+                done = run_job(["--mongodb-uri", mongod.uri, "--mongodb-database", database,
+                                "--output", str(dirs[site] / "librechat.prom"),
+                                "--state-file", str(dirs[site] / "state.json"), *extra],
+                               cwd=tmp_path)
+                assert done.returncode == 0, done.stderr
+        with NodeExporter(dirs["tenants"]) as tenant_node, \
+                NodeExporter(dirs["empty"]) as empty_node, \
+                Prometheus([tenant_node.address, empty_node.address],
+                           job=SCRAPE_JOB) as prom:
+            prom.wait_for("count_over_time(librechat_exporter_up[1m]) >= 4", at_least=2)
+            every = grafana_values(tenant_node.address)
+            # Picking every tenant shows what All shows, panel by panel.
+            written = (dirs["tenants"] / "librechat.prom").read_text(encoding="utf-8")
+            every_tenant = sorted(set(re.findall(r'tenant="([^"]*)"', written)))
+            assert set(TENANTS) <= set(every_tenant), every_tenant
+            picked = grafana_values(tenant_node.address, "(" + "|".join(every_tenant) + ")")
+            assert panels_with_data(prom, picked) == panels_with_data(prom, every)
+            # One tenant: every stat shows a number, and the job's own rows are unaffected.
+            one = grafana_values(tenant_node.address, TENANTS[0])
+            assert blank_stats(prom, one) == [], f"stats with No data for tenant {TENANTS[0]}"
+            check_health_row(prom, one)
+            # The empty site: healthy, so no stat may read No data (the colour of trouble),
+            # and the families that are legitimately empty read 0 where a panel sums them.
+            nothing = grafana_values(empty_node.address)
+            check_health_row(prom, nothing)
+            assert blank_stats(prom, nothing) == [], "stats with No data on a healthy empty site"
+            for title in ("Errors in the last 5 minutes by model",
+                          "Built-in tool call errors per hour",
+                          "MCP tool call errors per hour by server and tool"):
+                panel = next(p for p in data_panels(load_dashboard()) if p["title"] == title)
+                shown = [float(s["value"][1]) for s in panel_results(prom, panel, nothing)]
+                assert shown == [0.0], f"{title}: {shown}"
+    finally:
+        mongo_client.drop_database(tenants)
+        mongo_client.drop_database(empty)

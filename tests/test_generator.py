@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from tests import librechat_data as ld
-from tests.mongod import Mongod
+from tests.fault_report import skip_or_fail
+from tests.mongod import Mongod, MongodError, find_mongod_binary
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 NOW_MS = NOW.replace(microsecond=123000)
@@ -36,7 +38,8 @@ def _fresh(client: pymongo.MongoClient[Any], name: str) -> Database[Any]:
 @pytest.fixture(scope="module")
 def gen_db(mongo_client: pymongo.MongoClient[Any]) -> Iterator[Database[Any]]:
     """One default 0.8.7 deployment shared by the read-only tests of this module."""
-    db = _fresh(mongo_client, "t_generator_default")
+    # A name of its own: MONGODB_TEST_URI may be a server other runs use at the same time.
+    db = _fresh(mongo_client, f"t_generator_default_{secrets.token_hex(4)}")
     summary = ld.generate(db, ld.GenOptions(seed=7, now=NOW))
     db.summary = summary  # type: ignore[attr-defined]
     yield db
@@ -439,9 +442,14 @@ def test_builders_place_documents_at_exact_times(db: Database[Any]) -> None:
 
 def test_mongod_auth_read_only_user(mongod: Any) -> None:
     # Test --auth plus a read-only user: the job's least-privilege setup works as documented.
-    if not isinstance(mongod, Mongod):
-        pytest.skip("MONGODB_TEST_URI: the suite cannot start its own --auth server")
-    with Mongod(auth=True) as server:
+    # A server of its own, whatever MONGODB_TEST_URI says; without a mongod binary this skips,
+    # or fails under CI=true.
+    try:
+        binary = find_mongod_binary()
+    except MongodError as exc:
+        skip_or_fail(str(exc))
+        raise
+    with Mongod(auth=True, binary=binary) as server:
         reader_uri = server.create_user(
             "LibreChat", "reader", "p@ss:/word", [{"role": "read", "db": "LibreChat"}]
         )

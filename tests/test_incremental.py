@@ -5,11 +5,13 @@
   file at the same ``--now``. With deletions between runs, the incremental counters must
   equal the full recompute plus what the deleted documents had contributed (computed by the
   oracle from the deleted documents alone).
-* A first count split over several runs (``BACKFILL_CHUNK`` set small, a short ``--timeout``)
-  gives the same file as one cold run, and shows no counter of a section before its progress
-  is 1.
-* A run killed mid-way (SIGKILL, SIGTERM) leaves the previous state file byte-identical and a
-  complete ``.prom``; the next run leaves no temp file.
+* A first count split over several runs (``BACKFILL_CHUNK`` set small, and a budget of a few
+  chunks per run instead of the time budget, so the split is the same on any machine) gives
+  the same file as one cold run, and shows no counter of a section before its progress is 1.
+* A run killed inside its first count (the signal sent once the job has logged a chunk) leaves
+  the previous state file byte-identical and a complete ``.prom``; a run stopped at each point
+  of its write phase (tests/launch_job.py) leaves the old or the new files, each whole; the
+  next run leaves no temp file and counts exactly.
 * A corrupt or older state file is set aside and the run counts afresh; a newer one fails the
   run without touching it.
 
@@ -20,12 +22,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,14 @@ from bson import ObjectId
 from pymongo.database import Database
 
 import librechat_textfile
-from librechat_metrics import incremental
 from tests import oracle
+from tests.job_control import (
+    LogReader,
+    chunk_budget,
+    set_job_global,
+    start_launched,
+    wait_for_marker,
+)
 from tests.librechat_data import (
     GenOptions,
     generate,
@@ -48,7 +53,6 @@ from tests.librechat_data import (
 )
 from tests.promparse import JobRun, Samples, parse, run_job
 
-ROOT = Path(__file__).resolve().parent.parent
 # A Tuesday, mid-day (no day change during a test), and not on a whole second: horizons
 # (--now minus --lag) then fall inside a second, as they do in production.
 NOW0 = datetime(2026, 5, 12, 11, 0, 3, 437_000, tzinfo=UTC)
@@ -68,7 +72,7 @@ SECTION_COUNTERS = {
                "librechat_cost_usd_total", "librechat_credits_granted_total"),
     "conversations": ("librechat_conversations_total", "librechat_endpoint_conversations_total"),
     "files": ("librechat_uploaded_files_total", "librechat_files_created_total",
-              "librechat_file_bytes_created_total"),
+              "librechat_files_created_bytes_total"),
     "registrations": ("librechat_registered_users_total", "librechat_registrations_total"),
 }
 # Families that a section writes only once its first count (progress) is complete.
@@ -291,8 +295,15 @@ def test_incremental_with_deletions_equals_full_plus_deleted(uri: str, db: Datab
             rows[key] = rows.get(key, 0.0) + value
         expected[name] = rows
     assert sum(deleted.samples["librechat_messages_total"].values()) > 2
-    assert_same(business(incremental.samples), expected,
-                "incremental vs full recompute + deleted documents")
+    # The incremental job still holds the slots of values met before their documents were
+    # deleted (they age out after --label-ttl), so it may write zeros the fresh job cannot
+    # know of; only those are set aside, every number must match.
+    mine = business(incremental.samples)
+    remembered = {name: {k for k, v in rows.items() if v == 0 and k not in expected.get(name, {})}
+                  for name, rows in mine.items()}
+    mine = {name: {k: v for k, v in rows.items() if k not in remembered[name]}
+            for name, rows in mine.items()}
+    assert_same(mine, expected, "incremental vs full recompute + deleted documents")
 
 
 def old_conversation(db: Database[Any], before: datetime) -> dict[str, Any]:
@@ -315,37 +326,38 @@ def test_first_count_resumes_over_several_runs(uri: str, db: Database[Any], tmp_
     single = job(uri, db, tmp_path / "reference", NOW0)  # default chunks: one run is enough
     assert all(v == 1.0 for v in progress(single).values())
 
-    # One document per chunk and a second for first counts (half of --timeout): several runs.
-    # This is the job's own configuration, set on the real module; the rest is unchanged. The
-    # other second is headroom for a loaded CI machine.
-    monkeypatch.setattr(incremental, "BACKFILL_CHUNK", 1)
-    timeout = ("--timeout", "2")
+    # Chunks of 100 documents, and each run may start 6 chunks (or daily summaries): the
+    # budget is a count, not the machine's speed, so the number of runs is the same anywhere.
+    # This is the job's own configuration, set on the real modules; the rest is unchanged.
+    set_job_global(monkeypatch, "BACKFILL_CHUNK", 100)
     now = NOW0
     last: dict[str, float] = {}
     runs = 0
-    while True:
-        runs += 1
-        run = job(uri, db, tmp_path / "chunked", now, *timeout)
-        ratios = progress(run)
-        assert set(SECTION_COUNTERS) <= set(ratios), ratios
-        for section, ratio in ratios.items():
-            assert ratio >= last.get(section, 0.0), f"{section} progress fell: {last} {ratios}"
-            families = SECTION_FAMILIES.get(section, ())
-            present = [f for f in families if f in run.samples]
-            if ratio < 1.0:
-                assert not present, f"{section} at {ratio:.2f} already shows {present}"
-            else:
-                assert present == list(families), f"{section} done but lacks some of {families}"
-        last = ratios
-        if all(v == 1.0 for v in ratios.values()):
-            break
-        assert runs < 60, f"first count not done after {runs} runs: {ratios}"
-        # Traffic goes on while the first count runs.
-        insert(db, activity(rng, users, now + timedelta(seconds=10)))
-        now += MINUTE
+    with chunk_budget(monkeypatch, 6):
+        while True:
+            runs += 1
+            run = job(uri, db, tmp_path / "chunked", now)
+            ratios = progress(run)
+            assert set(SECTION_COUNTERS) <= set(ratios), ratios
+            for section, ratio in ratios.items():
+                assert ratio >= last.get(section, 0.0), f"{section} progress fell: {last} {ratios}"
+                families = SECTION_FAMILIES.get(section, ())
+                present = [f for f in families if f in run.samples]
+                if ratio < 1.0:
+                    assert not present, f"{section} at {ratio:.2f} already shows {present}"
+                else:
+                    assert present == list(families), f"{section} done but lacks some of {families}"
+            assert ratios != last, f"run {runs} made no progress: {ratios}"
+            last = ratios
+            if all(v == 1.0 for v in ratios.values()):
+                break
+            assert runs < 60, f"first count not done after {runs} runs: {ratios}"
+            # Traffic goes on while the first count runs.
+            insert(db, activity(rng, users, now + timedelta(seconds=10)))
+            now += MINUTE
     assert runs >= 3, f"the first count took only {runs} run(s): chunks too large to test"
 
-    monkeypatch.setattr(incremental, "BACKFILL_CHUNK", 200_000)
+    set_job_global(monkeypatch, "BACKFILL_CHUNK", 200_000)
     reference = job(uri, db, tmp_path / "reference-at-end", now)
     assert_same(business(run.samples), business(reference.samples),
                 f"first count over {runs} runs vs one cold run")
@@ -355,22 +367,17 @@ def test_first_count_resumes_over_several_runs(uri: str, db: Database[Any], tmp_
 # A run killed mid-way
 
 
-LAUNCH = ("import sys; sys.path.insert(0, sys.argv[1]); import librechat_textfile as job; "
-          "from librechat_metrics import incremental; "
-          "incremental.BACKFILL_CHUNK = int(sys.argv[2]); sys.exit(job.main(sys.argv[3:]))")
-
-
 def start_job(uri: str, db: Database[Any], workdir: Path, now: datetime, chunk: int,
-              timeout: float) -> subprocess.Popen[bytes]:
-    """The job as its own process (cwd: the work directory, so no stray .env is read)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MONGODB_", "LIBRECHAT_TEXTFILE_", "LOGGING_"))}
+              timeout: float, *, budget: int | None = None,
+              stop_at: str | None = None) -> subprocess.Popen[str]:
+    """The job as its own process (tests/launch_job.py; cwd the work directory, so no stray
+    .env is read), with its chunk size set and optionally a first-count budget or a stop."""
     args = ["--mongodb-uri", uri, "--mongodb-database", db.name,
             "--output", str(workdir / "librechat.prom"), "--state-file",
             str(workdir / "state.json"), "--now", now.isoformat(), "--timeout", str(timeout)]
-    return subprocess.Popen([sys.executable, "-c", LAUNCH, str(ROOT), str(chunk), *args],
-                            cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return start_launched(args, globals_={"BACKFILL_CHUNK": chunk}, budget=budget,
+                          stop_at=stop_at, marker=workdir.parent / "stopped" if stop_at else None,
+                          cwd=workdir)
 
 
 def complete_prom(data: bytes) -> Samples:
@@ -386,11 +393,12 @@ def temp_files(directory: Path) -> list[str]:
 
 
 def partial_first_count(uri: str, db: Database[Any], workdir: Path) -> tuple[bytes, bytes]:
-    """A state file in the middle of a first count: the next run has seconds of work."""
+    """A state file in the middle of a first count (three chunks of one document counted):
+    the next run has seconds of work left."""
     workdir.mkdir()
-    proc = start_job(uri, db, workdir, NOW0, chunk=1, timeout=1)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()
+    proc = start_job(uri, db, workdir, NOW0, chunk=1, timeout=60, budget=3)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
     state, prom = (workdir / "state.json").read_bytes(), (workdir / "librechat.prom").read_bytes()
     ratios = {dict(k)["section"]: v for k, v in complete_prom(prom).get(
         "librechat_exporter_backfill_progress_ratio", {}).items()}
@@ -406,12 +414,14 @@ def test_killed_run_keeps_the_old_state(uri: str, db: Database[Any], tmp_path: P
     old_state, old_prom = partial_first_count(uri, db, workdir)
 
     proc = start_job(uri, db, workdir, NOW0 + MINUTE, chunk=1, timeout=60)
-    time.sleep(1.5)  # imports, connection, then well into the remaining first count
-    assert proc.poll() is None, "the run ended before it could be killed"
+    log = LogReader(proc)
+    # The job logs each chunk of its first count: once one is logged, the run is inside it,
+    # with thousands of one-document chunks to go.
+    log.wait_for("first count")
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    err = log.rest(timeout=30)
     # SIGTERM is handled: the run stops, writes up 0, exits 1; SIGKILL cannot be.
-    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 1), err.decode()
+    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 1), err
 
     assert (workdir / "state.json").read_bytes() == old_state
     loaded = librechat_textfile.load_state(str(workdir / "state.json"))
@@ -420,56 +430,93 @@ def test_killed_run_keeps_the_old_state(uri: str, db: Database[Any], tmp_path: P
     samples = complete_prom(prom)
     if sig == signal.SIGKILL:
         assert prom == old_prom
+        assert temp_files(workdir) == []  # killed before its write phase
     else:
         assert samples["librechat_exporter_up"][()] == 0.0
-        assert b"stopped by SIGTERM" in err
+        assert "stopped by SIGTERM" in err
+        assert temp_files(workdir) == []
 
     # What a kill between writing and renaming leaves behind; the next run clears it.
     for name in (".state.json.k1ll3d.tmp", ".librechat.prom.k1ll3d.tmp"):
         (workdir / name).write_bytes(b"partial")
     proc = start_job(uri, db, workdir, NOW0 + 2 * MINUTE, chunk=200_000, timeout=60)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
     assert temp_files(workdir) == []
     samples = complete_prom((workdir / "librechat.prom").read_bytes())
     assert samples["librechat_exporter_up"][()] == 1.0
     assert all(v == 1.0 for v in samples["librechat_exporter_backfill_progress_ratio"].values())
 
 
-def test_kill_at_any_moment_leaves_old_or_new_files_whole(uri: str, db: Database[Any],
-                                                          tmp_path: Path) -> None:
-    """SIGKILL at moments spread over a whole steady run, the write phase included."""
+# What a run stopped at each point of its write phase leaves: (state file changed, what the
+# .prom holds, temp files left). SIGKILL leaves the temp files for the next run; SIGTERM
+# removes them itself, and writes up 0 while the state is still the old one.
+WRITE_PHASE = {
+    (signal.SIGKILL, "staging"): (False, "old", [".librechat.prom."]),
+    (signal.SIGKILL, "before-state-rename"): (False, "old", [".librechat.prom.", ".state.json."]),
+    (signal.SIGKILL, "before-prom-rename"): (True, "old", [".librechat.prom."]),
+    (signal.SIGKILL, "after-prom-rename"): (True, "new", []),
+    (signal.SIGTERM, "staging"): (False, "up 0", []),
+    (signal.SIGTERM, "before-state-rename"): (False, "up 0", []),
+    (signal.SIGTERM, "before-prom-rename"): (True, "old", []),
+    (signal.SIGTERM, "after-prom-rename"): (True, "new", []),
+}
+
+
+def test_a_run_stopped_in_its_write_phase_leaves_old_or_new_files_whole(
+        uri: str, db: Database[Any], tmp_path: Path) -> None:
+    """The job paused at each point of its write phase (tests/launch_job.py: right at the
+    fsync of the .prom's temp file, before the state's rename, before and after the .prom's
+    rename), then SIGKILLed or SIGTERMed there; at the end, a full recompute."""
     generate(db, GenOptions(seed=17, now=NOW0, users=12, days=40))
     workdir = tmp_path / "job"
     workdir.mkdir()
     now = NOW0
     rng = other_rng(17)
     users = active_users(db)
-    assert start_job(uri, db, workdir, now, chunk=200_000, timeout=30).wait(timeout=60) == 0
-    insert(db, activity(rng, users, now + timedelta(seconds=5)))
-    now += MINUTE
-    started = time.monotonic()  # how long a steady run takes here, start to exit
-    assert start_job(uri, db, workdir, now, chunk=200_000, timeout=30).wait(timeout=60) == 0
-    duration = time.monotonic() - started
-    for fraction in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05):
+    first = start_job(uri, db, workdir, now, chunk=200_000, timeout=30)
+    assert first.wait(timeout=60) == 0
+    for (sig, point), (state_changes, prom_holds, temps) in WRITE_PHASE.items():
+        case = f"{sig.name} at {point}"
         old_state = (workdir / "state.json").read_bytes()
         old_prom = (workdir / "librechat.prom").read_bytes()
         insert(db, activity(rng, users, now + timedelta(seconds=5)))
         now += MINUTE
-        proc = start_job(uri, db, workdir, now, chunk=200_000, timeout=30)
-        time.sleep(duration * fraction)
-        proc.kill()
-        proc.wait(timeout=30)
+        marker = tmp_path / "stopped"
+        marker.unlink(missing_ok=True)
+        proc = start_job(uri, db, workdir, now, chunk=200_000, timeout=30, stop_at=point)
+        assert wait_for_marker(marker, proc) == point
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 1), (case, err)
         state = (workdir / "state.json").read_bytes()
-        if state != old_state:  # the kill came after the state file's rename
-            assert librechat_textfile.load_state(str(workdir / "state.json"))["version"] == (
-                librechat_textfile.STATE_VERSION)
+        assert (state != old_state) == state_changes, case
+        if state_changes:  # the new state is whole: read back as it is, not set aside
+            assert librechat_textfile.load_state(str(workdir / "state.json")) == json.loads(state)
+        assert list(workdir.glob("state.json.*.bad")) == [], case
         prom = (workdir / "librechat.prom").read_bytes()
-        if prom != old_prom:
-            complete_prom(prom)
-    proc = start_job(uri, db, workdir, now + MINUTE, chunk=200_000, timeout=30)
+        samples = complete_prom(prom)
+        if prom_holds == "old":
+            assert prom == old_prom, case
+        elif prom_holds == "new":
+            assert prom != old_prom and samples["librechat_exporter_up"][()] == 1.0, case
+        else:
+            assert samples["librechat_exporter_up"][()] == 0.0, case
+        left = temp_files(workdir)
+        assert [next(p for p in temps if name.startswith(p)) for name in left] == temps, (
+            case, left)
+        if sig == signal.SIGTERM:
+            assert len([ln for ln in err.splitlines() if " - ERROR - " in ln]) == 1, (case, err)
+    now += MINUTE
+    proc = start_job(uri, db, workdir, now, chunk=200_000, timeout=30)
     assert proc.wait(timeout=60) == 0
     assert temp_files(workdir) == []
+    full = job(uri, db, tmp_path / "full", now)
+    after = parse((workdir / "librechat.prom").read_text())[0]
+    counters = {n: r for n, r in business(after).items() if n in oracle.COUNTERS}
+    assert_same(counters, {n: r for n, r in business(full.samples).items()
+                           if n in oracle.COUNTERS},
+                "counters after eight stopped runs vs a full recompute")
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import pytest
 from pymongo.database import Database
 
 import librechat_textfile as lt
-from tests.librechat_data import GenOptions, generate
+from tests.fault_report import refusing_port
+from tests.librechat_data import GenOptions, ensure_indexes, generate
 from tests.promparse import parse
 from tests.services import NodeExporter, require_binary
 
@@ -47,6 +48,8 @@ def test_node_exporter_serves_every_family(db: Database[Any], mongod: Any, tmp_p
                                           empty: bool) -> None:
     if not empty:
         generate(db, GenOptions(seed=7, now=NOW, users=25, version="0.8.7"))
+    else:  # a LibreChat that has just started: its collections and indexes, no documents
+        ensure_indexes(db)
     out = tmp_path / "textfile"
     out.mkdir()
     assert run_job(db, mongod.uri, out) == lt.EXIT_OK
@@ -100,14 +103,19 @@ def test_unreachable_mongodb_writes_up_0_and_keeps_state(db: Database[Any], mong
     out = tmp_path / "textfile"
     out.mkdir()
     assert run_job(db, mongod.uri, out) == lt.EXIT_OK
+    succeeded = parse((out / "librechat.prom").read_text())[0][
+        "librechat_exporter_last_success_timestamp_seconds"][()]
     state = tmp_path / "state" / "state.json"
     before = state.read_bytes()
-    dead = "mongodb://127.0.0.1:9/?directConnection=true"
-    assert run_job(db, dead, out, "--connect-timeout", "1", "--timeout", "3") == lt.EXIT_FAILED
+    with refusing_port() as port:
+        dead = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        assert run_job(db, dead, out, "--connect-timeout", "1", "--timeout", "3") == \
+            lt.EXIT_FAILED
     assert state.read_bytes() == before
     samples, types = parse((out / "librechat.prom").read_text())
     assert samples["librechat_exporter_up"][()] == 0.0
-    assert "librechat_exporter_last_success_timestamp_seconds" in samples
+    # The last success is still the first run's.
+    assert samples["librechat_exporter_last_success_timestamp_seconds"][()] == succeeded
     assert not [name for name in types if not name.startswith("librechat_exporter_")]
     assert promtool_check(out / "librechat.prom").returncode == 0
 

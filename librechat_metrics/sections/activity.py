@@ -7,10 +7,12 @@ from typing import Any
 
 from .. import catalogue as cat
 from ..clock import Clock
-from ..families import Family, capped
+from ..dimensions import Dimensions
+from ..families import Family
 from ..labels import label_value, model_label
 from ..queries import IS_ERROR
 from ..settings import Settings
+from .agents import AgentModels
 
 WINDOW_SECONDS = 300
 
@@ -20,12 +22,12 @@ def window_messages(db: Any, clock: Clock, seconds: float) -> list[dict[str, Any
     start = clock.now - timedelta(seconds=seconds)
     return list(db.messages.aggregate([
         {"$match": {"createdAt": {"$gte": start, "$lte": clock.now}}},
-        {"$project": {"user": 1, "conversationId": 1, "model": 1, "isCreatedByUser": 1,
-                      "tenantId": 1, "is_error": IS_ERROR}}]))
+        {"$project": {"user": 1, "conversationId": 1, "model": 1, "endpoint": 1,
+                      "isCreatedByUser": 1, "tenantId": 1, "is_error": IS_ERROR}}]))
 
 
 def activity_families(db: Any, clock: Clock, state: dict[str, Any],
-                      settings: Settings) -> list[Family]:
+                      settings: Settings, dims: Dimensions) -> list[Family]:
     """Active users and conversations, messages and error messages of the last 5 minutes."""
     tenant_on = settings.tenant_label
     fams = {spec.name: Family.of(spec, tenant_on) for spec in (
@@ -33,10 +35,12 @@ def activity_families(db: Any, clock: Clock, state: dict[str, Any],
         cat.ERROR_MESSAGES_5M, cat.ERRORS_PER_MODEL_5M)}
     users: dict[str, set[str]] = {}
     convos: dict[str, set[str]] = {}
-    for doc in window_messages(db, clock, WINDOW_SECONDS):
+    docs = window_messages(db, clock, WINDOW_SECONDS)
+    llms = AgentModels(db, ((model_label(d.get("model")), d.get("endpoint")) for d in docs))
+    for doc in docs:
         # With the tenant label off, every tenant's users are one set.
         tenant = label_value(doc.get("tenantId")) if tenant_on else ""
-        model = model_label(doc.get("model"))
+        model = llms.model(model_label(doc.get("model")), doc.get("endpoint"))
         users.setdefault(tenant, set()).add(str(doc.get("user")))
         convos.setdefault(tenant, set()).add(str(doc.get("conversationId")))
         fams[cat.MESSAGES_5M.name].inc(1, tenant=tenant)
@@ -49,4 +53,4 @@ def activity_families(db: Any, clock: Clock, state: dict[str, Any],
         fams[cat.ACTIVE_USERS.name].set(float(len(members)), tenant=tenant)
     for tenant, members in convos.items():
         fams[cat.ACTIVE_CONVERSATIONS.name].set(float(len(members)), tenant=tenant)
-    return [capped(f, settings.label_limit) for f in fams.values()]
+    return [f for f in fams.values()]

@@ -9,13 +9,14 @@ from typing import Any
 from ..catalogue import Spec
 from ..clock import Clock
 from ..counters import Counters
+from ..dimensions import Dimensions
 from ..families import Family
 from ..incremental import count_new
 from ..labels import label_value, number
 from ..queries import Match, grouped
 from ..settings import Settings
 
-Compute = Callable[[Any, Clock, dict[str, Any], Settings], list[Family]]
+Compute = Callable[[Any, Clock, dict[str, Any], Settings, Dimensions], list[Family]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Section:
     name: str
     compute: Compute
     refresh: str = "run"  # "run": every run; "slow": every --slow-interval
+    counters: tuple[Spec, ...] = ()  # the counter families it keeps (restore.py needs them)
 
 
 def tenant_of(row_id: Mapping[str, Any]) -> str:
@@ -31,7 +33,7 @@ def tenant_of(row_id: Mapping[str, Any]) -> str:
 
 
 def created_by_label(coll: Any, state: dict[str, Any], clock: Clock, settings: Settings,
-                     field: str, total: Spec, by: Spec) -> list[Family]:
+                     dims: Dimensions, field: str, total: Spec, by: Spec) -> list[Family]:
     """Documents created, counted once each: a total and a split by one document field (the
     field's name is the label's)."""
     def count_chunk(match: Match, counters: Counters) -> None:
@@ -40,7 +42,7 @@ def created_by_label(coll: Any, state: dict[str, Any], clock: Clock, settings: S
             counters.add(total, n, tenant=tenant_of(gid))
             counters.add(by, n, **{field: label_value(gid.get(field))}, tenant=tenant_of(gid))
 
-    counters = count_new(coll, state, clock, settings, count_chunk)
+    counters = count_new(coll, state, clock, settings, dims, count_chunk)
     if counters is None:
         return []
     return [counters.family(total), counters.family(by)]

@@ -9,6 +9,7 @@ from pymongo.errors import OperationFailure
 
 from .. import catalogue as cat
 from ..clock import Clock
+from ..dimensions import Dimensions
 from ..families import Family
 from ..queries import grouped
 from ..settings import Settings
@@ -29,14 +30,14 @@ LIBRECHAT_COLLECTIONS = (
 
 
 def conversation_families(db: Any, clock: Clock, state: dict[str, Any],
-                          settings: Settings) -> list[Family]:
+                          settings: Settings, dims: Dimensions) -> list[Family]:
     """Conversations created, counted once each, by endpoint."""
-    return created_by_label(db.conversations, state, clock, settings, "endpoint",
+    return created_by_label(db.conversations, state, clock, settings, dims, "endpoint",
                             cat.CONVERSATIONS_TOTAL, cat.ENDPOINT_CONVERSATIONS_TOTAL)
 
 
 def stored_conversation_families(db: Any, clock: Clock, state: dict[str, Any],
-                                 settings: Settings) -> list[Family]:
+                                 settings: Settings, dims: Dimensions) -> list[Family]:
     """Temporary and archived conversations stored now."""
     tenant_on = settings.tenant_label
     return [
@@ -48,7 +49,7 @@ def stored_conversation_families(db: Any, clock: Clock, state: dict[str, Any],
 
 
 def collection_families(db: Any, clock: Clock, state: dict[str, Any],
-                        settings: Settings) -> list[Family]:
+                        settings: Settings, dims: Dimensions) -> list[Family]:
     """Documents stored per LibreChat collection, from collection metadata (no scan)."""
     family = Family.of(cat.COLLECTION_DOCUMENTS)
     present = set(db.list_collection_names())

@@ -13,10 +13,13 @@ from bson import ObjectId
 
 from .. import catalogue as cat
 from ..clock import Clock
+from ..dimensions import Dimensions
 from ..families import Family
-from ..labels import OTHER, model_label, number
+from ..labels import model_label, number
 from ..queries import IS_USER, grouped
 from ..settings import Settings
+from .agents import AgentModels
+from .finished_days import touched_days
 
 
 def day_summary(db: Any, clock: Clock, day: date) -> dict[str, Any]:
@@ -33,15 +36,18 @@ def day_summary(db: Any, clock: Clock, day: date) -> dict[str, Any]:
                 key = str(int(row["sent"]))
                 sent[key] = sent.get(key, 0) + 1
     models: dict[str, float] = {}
-    for row in grouped(db.messages, {**match, "isCreatedByUser": {"$ne": True}},
-                       {"model": "$model"}, False):
-        model = model_label(row["_id"].get("model"))
+    rows = grouped(db.messages, {**match, "isCreatedByUser": {"$ne": True}},
+                   {"model": "$model", "endpoint": "$endpoint"}, False)
+    llms = AgentModels(db, ((model_label(r["_id"].get("model")), r["_id"].get("endpoint"))
+                            for r in rows))
+    for row in rows:
+        model = llms.model(model_label(row["_id"].get("model")), row["_id"].get("endpoint"))
         models[model] = models.get(model, 0.0) + number(row["n"])
     return {"users": users, "sent": sent, "models": models}
 
 
 def daily_families(db: Any, clock: Clock, state: dict[str, Any],
-                   settings: Settings) -> list[Family]:
+                   settings: Settings, dims: Dimensions) -> list[Family]:
     """Yesterday, average and population stddev over the last N complete local days.
 
     Each day is summarised once, newest first, while the run's budget lasts; the families
@@ -52,12 +58,17 @@ def daily_families(db: Any, clock: Clock, state: dict[str, Any],
         state.update(timezone=settings.timezone, days={})
     today = clock.today()
     window = [(today - timedelta(days=n)).isoformat() for n in range(settings.daily_days, 0, -1)]
-    cached: dict[str, Any] = {d: v for d, v in state.get("days", {}).items() if d in window}
+    # A finished day that new documents belong to (an import, a late save) is summarised again.
+    touched = {d.isoformat() for d in touched_days(
+        db, clock, state.get("checked"), settings.lag, date.fromisoformat(window[0]))}
+    cached: dict[str, Any] = {d: v for d, v in state.get("days", {}).items()
+                              if d in window and d not in touched}
     for day in reversed(window):
         if day not in cached and clock.has_time():
             cached[day] = day_summary(db, clock, date.fromisoformat(day))
     state["days"] = cached
     state["progress"] = len(cached) / len(window)
+    state["checked"] = clock.epoch
     if len(cached) < len(window):
         return []
     summaries = [cached[d] for d in window]
@@ -70,7 +81,7 @@ def daily_families(db: Any, clock: Clock, state: dict[str, Any],
         for model, n in summary["models"].items():
             per_model.setdefault(model, [0.0] * len(window))[index] += n
     return daily_user_families([float(s["users"]) for s in summaries], sent) + \
-        daily_model_families(per_model, settings.label_limit)
+        daily_model_families(per_model, dims)
 
 
 def mean_stddev(values: list[float]) -> tuple[float, float]:
@@ -103,12 +114,14 @@ def daily_user_families(counts: list[float], sent: Mapping[float, float]) -> lis
     return families
 
 
-def daily_model_families(per_model: dict[str, list[float]], limit: int) -> list[Family]:
-    ranked = sorted(per_model, key=lambda m: (-sum(per_model[m]), m))
-    merged: dict[str, list[float]] = {m: per_model[m] for m in ranked[:limit]}
-    for model in ranked[limit:]:
-        merged.setdefault(OTHER, [0.0] * len(per_model[model]))
-        merged[OTHER] = [a + b for a, b in zip(merged[OTHER], per_model[model], strict=True)]
+def daily_model_families(per_model: dict[str, list[float]], dims: Dimensions) -> list[Family]:
+    # Models are mapped through the shared slot table before the statistics are taken: the
+    # stddev of the summed series of 'other' is not the sum of their stddevs.
+    mapping = dims.map(cat.MODEL, {m: sum(series) for m, series in per_model.items()})
+    merged: dict[str, list[float]] = {}
+    for model, series in per_model.items():
+        target = merged.setdefault(mapping[model], [0.0] * len(series))
+        merged[mapping[model]] = [a + b for a, b in zip(target, series, strict=True)]
     yesterday = Family.of(cat.MESSAGES_PER_MODEL_YESTERDAY)
     mean = Family.of(cat.MESSAGES_PER_MODEL_PER_DAY_AVERAGE)
     stddev = Family.of(cat.MESSAGES_PER_MODEL_PER_DAY_STDDEV)

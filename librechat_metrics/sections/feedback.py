@@ -6,30 +6,35 @@ from typing import Any
 
 from .. import catalogue as cat
 from ..clock import Clock
-from ..families import Family, capped
+from ..dimensions import Dimensions
+from ..families import Family
 from ..labels import label_value, model_label, number
 from ..queries import grouped
 from ..settings import Settings
+from .agents import AgentModels
 from .base import tenant_of
 
 RATINGS = ("thumbsUp", "thumbsDown")
-NO_TAG = "none"
 
 
 def feedback_families(db: Any, clock: Clock, state: dict[str, Any],
-                      settings: Settings) -> list[Family]:
+                      settings: Settings, dims: Dimensions) -> list[Family]:
     """Thumbs up/down stored now on assistant messages, by model and by reason tag."""
     by_model = Family.of(cat.FEEDBACK, settings.tenant_label)
     by_tag = Family.of(cat.FEEDBACK_TAGS, settings.tenant_label)
-    for row in grouped(db.messages, {"feedback.rating": {"$in": list(RATINGS)}},
-                       {"rating": "$feedback.rating", "model": "$model", "tag": "$feedback.tag"},
-                       settings.tenant_label):
+    rows = grouped(db.messages, {"feedback.rating": {"$in": list(RATINGS)}},
+                   {"rating": "$feedback.rating", "model": "$model", "endpoint": "$endpoint",
+                    "tag": "$feedback.tag"}, settings.tenant_label)
+    llms = AgentModels(db, ((model_label(r["_id"].get("model")), r["_id"].get("endpoint"))
+                            for r in rows))
+    for row in rows:
         gid, n = row["_id"], number(row["n"])
         rating, tenant = gid.get("rating"), tenant_of(gid)
         if rating not in RATINGS:  # feedback stored as an array or other odd shape
             continue
-        by_model.inc(n, rating=rating, model=model_label(gid.get("model")), tenant=tenant)
-        tag = gid.get("tag")
-        by_tag.inc(n, rating=rating, tag=label_value(tag) if tag not in (None, "") else NO_TAG,
+        model = llms.model(model_label(gid.get("model")), gid.get("endpoint"))
+        by_model.inc(n, rating=rating, model=model, tenant=tenant)
+        # label_value spells a missing or empty tag "none", as every other missing value.
+        by_tag.inc(n, rating=rating, tag=label_value(gid.get("tag")),
                    tenant=tenant)
-    return [capped(by_model, settings.label_limit), capped(by_tag, settings.label_limit)]
+    return [by_model, by_tag]

@@ -47,9 +47,21 @@ def backfill_progress_family(sections_state: dict[str, Any]) -> Family:
     return progress
 
 
+def refreshed_family(sections_state: dict[str, Any]) -> Family:
+    refreshed = Family.of(cat.EXPORTER_SECTION_REFRESHED)
+    for name, section_state in sections_state.items():
+        if isinstance(section_state, dict) and _is_number(section_state.get("refreshed_at")):
+            refreshed.set(float(section_state["refreshed_at"]), section=name)
+    return refreshed
+
+
 def self_families(result: RunResult, settings: Settings, section_names: Iterable[str],
                   total: float, last_success: float | None) -> list[Family]:
-    """Up, timestamps, durations, per-section errors, settings, versions, first-count progress."""
+    """Up, timestamps, durations, per-section errors, settings, versions, first-count progress.
+
+    Families with nothing to say (no section ran, no first count) are left out rather than
+    written empty; the MongoDB version is the last one seen when this run did not reach it.
+    """
     def single(spec: cat.Spec, value: float) -> Family:
         family = Family.of(spec)
         family.set(value)
@@ -62,15 +74,19 @@ def self_families(result: RunResult, settings: Settings, section_names: Iterable
     for name in section_names:
         errors.set(float(result.errors.get(name, 0 if result.up else 1)), section=name)
     config = Family.of(cat.EXPORTER_CONFIG_INFO)
-    config.set(1.0, timezone=settings.timezone, daily_days=str(settings.daily_days),
-               label_limit=str(settings.label_limit))
+    config.set(1.0, database=settings.mongodb_database, timezone=settings.timezone,
+               daily_days=str(settings.daily_days), label_limit=str(settings.label_limit),
+               label_ttl_days=f"{settings.label_ttl:g}",
+               tenant_label=str(settings.tenant_label).lower())
     build = Family.of(cat.EXPORTER_BUILD_INFO)
+    mongodb = result.server_version or str(result.state.get("server_version") or UNKNOWN)
     build.set(1.0, version=__version__, python=platform.python_version(),
-              pymongo=pymongo.version, mongodb=result.server_version or UNKNOWN)
+              pymongo=pymongo.version, mongodb=mongodb)
     families = [single(cat.EXPORTER_UP, 1.0 if result.up else 0.0),
                 single(cat.EXPORTER_RUN_TIMESTAMP, time.time()),
                 single(cat.EXPORTER_RUN_DURATION, total), durations, errors, config, build,
+                refreshed_family(result.state.get("sections", {})),
                 backfill_progress_family(result.state.get("sections", {}))]
     if last_success is not None:
         families.insert(1, single(cat.EXPORTER_LAST_SUCCESS, last_success))
-    return families
+    return [family for family in families if family.samples]

@@ -3,7 +3,7 @@ the unique-user windows kept from each user's last message time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,11 +12,13 @@ from bson import ObjectId
 from .. import catalogue as cat
 from ..clock import Clock, as_utc
 from ..counters import Counters
+from ..dimensions import Dimensions
 from ..families import Family
 from ..incremental import count_new
-from ..labels import UNKNOWN, label_value, model_label, number
+from ..labels import label_value, model_label, number
 from ..queries import IS_ERROR, IS_USER, Match, bounded, grouped
 from ..settings import Settings
+from .agents import AgentModels, is_agent_message
 from .base import tenant_of
 from .tools import count_tool_calls
 
@@ -27,28 +29,24 @@ def message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, An
     """Messages grouped by what the counters split on, with their tokenCount summed."""
     return grouped(db.messages, match, {"model": "$model", "endpoint": "$endpoint",
                                         "user": IS_USER, "error": IS_ERROR,
-                                        "unfinished": {"$eq": ["$unfinished", True]}},
+                                        "unfinished": {"$eq": ["$unfinished", True]},
+                                        "finish": "$finish_reason"},
                    settings.tenant_label, {"tokens": {"$sum": bounded("$tokenCount")}})
 
 
-def agent_names(db: Any, agent_ids: Iterable[str]) -> dict[str, str]:
-    ids = sorted(set(agent_ids))
-    if not ids:
-        return {}
-    return {doc["id"]: label_value(doc.get("name")) for doc in db.agents.find(
-        {"id": {"$in": ids}}, {"id": 1, "name": 1}) if isinstance(doc.get("id"), str)}
-
-
 def count_messages(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
-    agents: dict[tuple[str, str], float] = {}
-    for row in message_rows(db, match, settings):
+    rows = message_rows(db, match, settings)
+    llms = AgentModels(db, ((model_label(r["_id"].get("model")), r["_id"].get("endpoint"))
+                            for r in rows))
+    for row in rows:
         gid, n = row["_id"], number(row["n"])
         tenant = tenant_of(gid)
-        model = model_label(gid.get("model"))
+        raw_model, endpoint = model_label(gid.get("model")), gid.get("endpoint")
+        model = llms.model(raw_model, endpoint)
         role = "user" if gid.get("user") else "assistant"
         counters.add(cat.MESSAGES_TOTAL, n, tenant=tenant)
-        counters.add(cat.ENDPOINT_MESSAGES_TOTAL, n, endpoint=label_value(gid.get("endpoint")),
-                     role=role, tenant=tenant)
+        counters.add(cat.ENDPOINT_MESSAGES_TOTAL, n, endpoint=label_value(endpoint), role=role,
+                     tenant=tenant)
         if gid.get("error"):
             counters.add(cat.ERROR_MESSAGES_TOTAL, n, tenant=tenant)
             counters.add(cat.ERRORS_PER_MODEL_TOTAL, n, model=model, tenant=tenant)
@@ -56,12 +54,10 @@ def count_messages(db: Any, match: Match, counters: Counters, settings: Settings
             counters.add(cat.MESSAGES_PER_MODEL_TOTAL, n, model=model, tenant=tenant)
             if gid.get("unfinished"):
                 counters.add(cat.UNFINISHED_MESSAGES_TOTAL, n, model=model, tenant=tenant)
-            if gid.get("endpoint") == "agents" and model.startswith("agent_"):
-                agents[(model, tenant)] = agents.get((model, tenant), 0.0) + n
-    names = agent_names(db, (agent for agent, _ in agents))
-    for (agent, tenant), n in agents.items():
-        counters.add(cat.AGENT_MESSAGES_TOTAL, n, agent_id=agent,
-                     agent_name=names.get(agent, UNKNOWN), tenant=tenant)
+            counters.add(cat.RESPONSES_BY_FINISH_REASON_TOTAL, n, model=model,
+                         finish_reason=label_value(gid.get("finish")), tenant=tenant)
+            if is_agent_message(raw_model, endpoint):
+                counters.add(cat.AGENT_MESSAGES_TOTAL, n, agent_id=raw_model, tenant=tenant)
 
 
 def ends_before(match: Match, seconds: float) -> bool:
@@ -121,13 +117,19 @@ def unique_user_families(last_active: Mapping[str, float], clock: Clock) -> list
 MESSAGE_COUNTERS = (cat.MESSAGES_TOTAL, cat.ERROR_MESSAGES_TOTAL, cat.MESSAGES_PER_MODEL_TOTAL,
                     cat.ERRORS_PER_MODEL_TOTAL, cat.ENDPOINT_MESSAGES_TOTAL,
                     cat.UNFINISHED_MESSAGES_TOTAL, cat.AGENT_MESSAGES_TOTAL,
+                    cat.RESPONSES_BY_FINISH_REASON_TOTAL,
                     cat.TOOL_CALLS_TOTAL, cat.TOOL_CALL_ERRORS_TOTAL)
 
 
 def message_families(db: Any, clock: Clock, state: dict[str, Any],
-                     settings: Settings) -> list[Family]:
+                     settings: Settings, dims: Dimensions) -> list[Family]:
     """Messages, errors, tool calls and agents created, counted once each; unique users."""
     latest: dict[str, float] = {}
+    if "last_active" not in state and state.get("stream", {}).get("horizon") is not None:
+        # Counters restored from the last .prom: the activity map was lost with the state,
+        # so it is read again from the last month of messages (LibreChat's createdAt index).
+        since = clock.now - timedelta(seconds=ACTIVITY_HORIZON)
+        latest = latest_activity(db, {"createdAt": {"$gte": since, "$lte": clock.now}}, clock)
 
     def count_chunk(match: Match, counters: Counters) -> None:
         count_messages(db, match, counters, settings)
@@ -136,7 +138,7 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
             for user, when in latest_activity(db, match, clock).items():
                 latest[user] = max(latest.get(user, 0.0), when)
 
-    counters = count_new(db.messages, state, clock, settings, count_chunk)
+    counters = count_new(db.messages, state, clock, settings, dims, count_chunk)
     state["last_active"] = merged_activity(state.get("last_active", {}), latest, clock)
     if counters is None:
         return []

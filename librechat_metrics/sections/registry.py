@@ -3,6 +3,7 @@ then the stored-now gauges refreshed every --slow-interval."""
 
 from __future__ import annotations
 
+from .. import catalogue as cat
 from .activity import activity_families
 from .agents import agent_families
 from .base import Section
@@ -14,19 +15,24 @@ from .conversations import (
 from .daily import daily_families
 from .feedback import feedback_families
 from .files import file_families, stored_file_families
-from .messages import message_families
-from .tokens import token_families, token_window_families
+from .messages import MESSAGE_COUNTERS, message_families
+from .spread import spread_families
+from .tokens import TOKEN_COUNTERS, token_families, token_window_families
 from .users import balance_families, registration_families, session_families, user_families
 
 SECTIONS: tuple[Section, ...] = (
-    Section("messages", message_families),
+    Section("messages", message_families, counters=MESSAGE_COUNTERS),
     Section("activity", activity_families),
-    Section("tokens", token_families),
+    Section("tokens", token_families, counters=TOKEN_COUNTERS),
     Section("token_windows", token_window_families),
-    Section("conversations", conversation_families),
-    Section("files", file_families),
-    Section("registrations", registration_families),
+    Section("conversations", conversation_families,
+            counters=(cat.CONVERSATIONS_TOTAL, cat.ENDPOINT_CONVERSATIONS_TOTAL)),
+    Section("files", file_families, counters=(
+        cat.UPLOADED_FILES_TOTAL, cat.FILES_CREATED_TOTAL, cat.FILES_CREATED_BYTES_TOTAL)),
+    Section("registrations", registration_families,
+            counters=(cat.REGISTERED_USERS_TOTAL, cat.REGISTRATIONS_TOTAL)),
     Section("daily", daily_families),
+    Section("spread", spread_families),
     Section("users", user_families, refresh="slow"),
     Section("sessions", session_families, refresh="slow"),
     Section("balances", balance_families, refresh="slow"),

@@ -9,11 +9,14 @@ from typing import Any
 from .. import catalogue as cat
 from ..clock import Clock, oid_at
 from ..counters import Counters
-from ..families import Family, capped
+from ..dimensions import Dimensions
+from ..families import Family
 from ..incremental import count_new
 from ..labels import UNKNOWN, label_value, model_label, number
 from ..queries import Match, absolute, grouped
 from ..settings import Settings
+from .agent_costs import count_agent_costs
+from .agents import AgentModels
 from .base import tenant_of
 from .messages import message_rows
 
@@ -30,17 +33,25 @@ def transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str
                        "write": {"$sum": absolute("$writeTokens")},
                        "read": {"$sum": absolute("$readTokens")},
                        "structured": {"$sum": {"$cond": [{"$isNumber": "$inputTokens"}, 1, 0]}},
+                       "uncached": {"$sum": UNCACHED_PROMPT},
                    })
 
 
+UNCACHED_PROMPT = {"$cond": [
+    {"$isNumber": "$inputTokens"},
+    {"$max": [{"$subtract": [absolute("$rawAmount"),
+                             {"$add": [absolute("$readTokens"), absolute("$writeTokens")]}]}, 0]},
+    absolute("$rawAmount")]}
+# Each transaction on its own (README, "Prompt kinds"): a structured prompt's uncached part is
+# its |rawAmount| less its cache reads and writes, at least 0; any other prompt is all uncached.
+
+
 def token_kinds(row: Mapping[str, Any]) -> dict[str, float]:
-    """Split one prompt group into kinds whose sum is the billed prompt (rawAmount)."""
-    raw = number(row["raw"])
-    cached_read, cached_write = number(row["read"]), number(row["write"])
-    if not number(row["structured"]):
-        return {"prompt": raw}
-    return {"prompt": max(raw - cached_read - cached_write, 0.0),
-            "cache_read": cached_read, "cache_write": cached_write}
+    """One prompt group's tokens by kind."""
+    kinds = {"uncached_prompt": number(row["uncached"])}
+    if number(row["structured"]):
+        kinds.update(cache_read=number(row["read"]), cache_write=number(row["write"]))
+    return kinds
 
 
 def count_transactions(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
@@ -69,6 +80,8 @@ def count_transactions(db: Any, match: Match, counters: Counters, settings: Sett
                      token_type=str(token_type), tenant=tenant)
         counters.add(cat.COST_USD_TOTAL, number(row["value"]) * USD_PER_CREDIT, model=model,
                      tenant=tenant)
+        counters.add(cat.CONTEXT_COST_USD_TOTAL, number(row["value"]) * USD_PER_CREDIT,
+                     context=context, tenant=tenant)
 
 
 def add_token_totals(counters: Counters, total: cat.Spec, per_model: cat.Spec, value: float,
@@ -80,7 +93,10 @@ def add_token_totals(counters: Counters, total: cat.Spec, per_model: cat.Spec, v
 def count_fallback_tokens(db: Any, match: Match, counters: Counters,
                           settings: Settings) -> None:
     """LibreChat with `transactions.enabled: false`: the messages' own tokenCount."""
-    for row in message_rows(db, match, settings):
+    rows = message_rows(db, match, settings)
+    llms = AgentModels(db, ((model_label(r["_id"].get("model")), r["_id"].get("endpoint"))
+                            for r in rows))
+    for row in rows:
         gid = row["_id"]
         tokens = number(row["tokens"])
         if gid.get("user"):
@@ -89,17 +105,19 @@ def count_fallback_tokens(db: Any, match: Match, counters: Counters,
         else:
             add_token_totals(counters, cat.OUTPUT_TOKENS_TOTAL,
                              cat.OUTPUT_TOKENS_PER_MODEL_TOTAL, tokens,
-                             model_label(gid.get("model")), tenant_of(gid))
+                             llms.model(model_label(gid.get("model")), gid.get("endpoint")),
+                             tenant_of(gid))
 
 
 TOKEN_COUNTERS = (cat.INPUT_TOKENS_TOTAL, cat.OUTPUT_TOKENS_TOTAL,
                   cat.INPUT_TOKENS_PER_MODEL_TOTAL, cat.OUTPUT_TOKENS_PER_MODEL_TOTAL,
                   cat.TOKENS_TOTAL, cat.CONTEXT_TOKENS_TOTAL, cat.LLM_CALLS_TOTAL,
-                  cat.COST_USD_TOTAL, cat.CREDITS_GRANTED_TOTAL)
+                  cat.COST_USD_TOTAL, cat.CREDITS_GRANTED_TOTAL, cat.CONTEXT_COST_USD_TOTAL,
+                  cat.AGENT_COST_USD_TOTAL, cat.AGENT_TOKENS_TOTAL)
 
 
 def token_families(db: Any, clock: Clock, state: dict[str, Any],
-                   settings: Settings) -> list[Family]:
+                   settings: Settings, dims: Dimensions) -> list[Family]:
     """Tokens, LLM calls, cost and credits from transactions, counted once each."""
     has_transactions = db.transactions.find_one({}, {"_id": 1}) is not None
     source = "transactions" if has_transactions else "messages"
@@ -109,9 +127,15 @@ def token_families(db: Any, clock: Clock, state: dict[str, Any],
         state[f"stream_{state['source']}"] = state.pop("stream", {})
         state["stream"] = state.pop(f"stream_{source}", {})
     state["source"] = source
-    count = count_transactions if has_transactions else count_fallback_tokens
+    def count(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
+        if has_transactions:
+            count_transactions(db, match, counters, settings)
+            count_agent_costs(db, match, counters, settings)
+        else:
+            count_fallback_tokens(db, match, counters, settings)
+
     counters = count_new(db.transactions if has_transactions else db.messages, state, clock,
-                         settings, lambda match, c: count(db, match, c, settings))
+                         settings, dims, lambda match, c: count(db, match, c, settings))
     if counters is None:
         return []
     source_info = Family.of(cat.TOKEN_SOURCE_INFO)
@@ -120,7 +144,7 @@ def token_families(db: Any, clock: Clock, state: dict[str, Any],
 
 
 def token_window_families(db: Any, clock: Clock, state: dict[str, Any],
-                          settings: Settings) -> list[Family]:
+                          settings: Settings, dims: Dimensions) -> list[Family]:
     """Prompt and completion tokens of the last 5 minutes (transactions `_id` window)."""
     window = {"_id": {"$gte": oid_at(clock.epoch - 300), "$lt": oid_at(clock.epoch + 1)},
               "tokenType": {"$in": ["prompt", "completion"]}}
@@ -137,5 +161,5 @@ def token_window_families(db: Any, clock: Clock, state: dict[str, Any],
         per_model.inc(number(row["raw"]), model=model_label(gid.get("model")),
                       tenant=tenant_of(gid))
     (prompt, prompt_by_model), (completion, completion_by_model) = sides.values()
-    return [capped(f, settings.label_limit)
+    return [f
             for f in (prompt, completion, prompt_by_model, completion_by_model)]

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import catalogue as cat
 from ..counters import Counters
-from ..labels import label_value, number
+from ..labels import NONE, label_value, number
 from ..queries import Match, grouped
 from ..settings import Settings
 from .base import tenant_of
@@ -35,7 +35,7 @@ def split_tool(name: str) -> tuple[str, str]:
     if "_mcp_" in name:
         tool, server = name.rsplit("_mcp_", 1)
         return label_value(tool), label_value(server)
-    return name, ""
+    return name, NONE
 
 
 def count_tool_calls(db: Any, match: Match, counters: Counters, settings: Settings) -> None:

@@ -7,24 +7,33 @@ from typing import Any
 
 from .. import catalogue as cat
 from ..clock import Clock
-from ..families import Family, capped
+from ..dimensions import Dimensions
+from ..families import Family
 from ..labels import label_value, number
 from ..queries import bounded, grouped
 from ..settings import Settings
 from .base import created_by_label, tenant_of, tenant_total
 
+BALANCE_RANGE = {"$switch": {"branches": [
+    {"case": {"$lte": [bounded("$tokenCredits"), 0]}, "then": "0"},
+    {"case": {"$lt": [bounded("$tokenCredits"), 100_000]}, "then": "0-0.1"},
+    {"case": {"$lt": [bounded("$tokenCredits"), 1_000_000]}, "then": "0.1-1"},
+    {"case": {"$lt": [bounded("$tokenCredits"), 10_000_000]}, "then": "1-10"}],
+    "default": "10+"}}
+# tokenCredits: 1,000,000 credits = 1 USD; a non-number counts as 0 credits, as in the sums.
+
 USER_BAN_KEY = re.compile(r"BANS:[0-9a-fA-F]{24}")  # otherwise the key holds an IP address
 
 
 def registration_families(db: Any, clock: Clock, state: dict[str, Any],
-                          settings: Settings) -> list[Family]:
+                          settings: Settings, dims: Dimensions) -> list[Family]:
     """User accounts created, counted once each (users have no createdAt index: `_id`)."""
-    return created_by_label(db.users, state, clock, settings, "provider",
+    return created_by_label(db.users, state, clock, settings, dims, "provider",
                             cat.REGISTERED_USERS_TOTAL, cat.REGISTRATIONS_TOTAL)
 
 
 def user_families(db: Any, clock: Clock, state: dict[str, Any],
-                  settings: Settings) -> list[Family]:
+                  settings: Settings, dims: Dimensions) -> list[Family]:
     """Accounts stored now by provider, role and e-mail verification; pending sign-ups."""
     users = Family.of(cat.USERS, settings.tenant_label)
     for row in grouped(db.users, {}, {"provider": "$provider", "role": "$role",
@@ -36,12 +45,12 @@ def user_families(db: Any, clock: Clock, state: dict[str, Any],
                   email_verified="true" if gid.get("verified") else "false",
                   tenant=tenant_of(gid))
     pending = grouped(db.users, {"expiresAt": {"$type": "date"}}, {}, settings.tenant_label)
-    return [capped(users, settings.label_limit),
+    return [users,
             tenant_total(cat.USERS_PENDING_VERIFICATION, pending, settings)]
 
 
 def session_families(db: Any, clock: Clock, state: dict[str, Any],
-                     settings: Settings) -> list[Family]:
+                     settings: Settings, dims: Dimensions) -> list[Family]:
     """Login sessions alive and bans in force now."""
     alive = grouped(db.sessions, {"expiration": {"$gt": clock.now}}, {}, settings.tenant_label)
     bans = Family.of(cat.BANS_ACTIVE, settings.tenant_label)
@@ -59,12 +68,22 @@ def session_families(db: Any, clock: Clock, state: dict[str, Any],
 
 
 def balance_families(db: Any, clock: Clock, state: dict[str, Any],
-                     settings: Settings) -> list[Family]:
+                     settings: Settings, dims: Dimensions) -> list[Family]:
     """Token credits held now (balance mode), and users at or below zero."""
     credits = bounded("$tokenCredits")
     rows = grouped(db.balances, {}, {}, settings.tenant_label, {
         "credits": {"$sum": credits},
         "zero": {"$sum": {"$cond": [{"$lte": [credits, 0]}, 1, 0]}}})
-    return [tenant_total(cat.BALANCES, rows, settings),
+    ranges = Family.of(cat.BALANCE_USERS_BY_RANGE, settings.tenant_label)
+    for row in grouped(db.balances, {}, {"range": BALANCE_RANGE}, settings.tenant_label):
+        ranges.inc(number(row["n"]), balance_usd=row["_id"]["range"],
+                   tenant=tenant_of(row["_id"]))
+    holds = grouped(db.balances, {"reservations": {"$type": "array"}}, {}, settings.tenant_label,
+                    {"credits": {"$sum": bounded("$reservations.amount")}}, before=[
+                        {"$unwind": "$reservations"},
+                        {"$match": {"reservations.expiresAt": {"$gt": clock.now}}}])
+    return [ranges, tenant_total(cat.BALANCE_RESERVATIONS, holds, settings),
+            tenant_total(cat.BALANCE_CREDITS_RESERVED, holds, settings, "credits"),
+            tenant_total(cat.BALANCES, rows, settings),
             tenant_total(cat.BALANCE_CREDITS, rows, settings, "credits"),
             tenant_total(cat.BALANCE_USERS_AT_ZERO, rows, settings, "zero")]

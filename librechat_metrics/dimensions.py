@@ -1,0 +1,136 @@
+"""Label dimensions: one slot table per open-ended dimension (model, endpoint, tool, ...), shared
+by every family that carries it, kept in the state file.
+
+A value takes a free slot the first time a run meets it (the biggest first, by volume), keeps
+it while runs keep meeting it, and frees it after --label-ttl without being met: then its
+series are no longer written and the state forgets it. Values without a slot are summed into
+'other', which therefore never decreases. So a numerator and its denominator (errors and
+messages by model) always have the same label values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .catalogue import TENANT, Dimension, Spec
+from .labels import OTHER
+
+Rows = dict[tuple[str, ...], float]
+
+
+class Dimensions:
+    """{dimension: {value: when a run last met it}}, at most `limit` values each."""
+
+    def __init__(self, table: dict[str, dict[str, float]], limit: int, ttl: float,
+                 now: float) -> None:
+        self.table = table
+        self.limit, self.ttl, self.now = limit, ttl, now
+
+    def map(self, dim: Dimension, volumes: Mapping[str, float]) -> dict[str, str]:
+        """Each value onto itself when it has (or now takes) a slot, else onto 'other'."""
+        slots = self.table.setdefault(dim.name, {})
+        mapping: dict[str, str] = {}
+        for value in sorted(volumes, key=lambda v: (-volumes[v], v)):
+            if value != OTHER and value not in slots and len(slots) < self.limit:
+                slots[value] = self.now
+            if value in slots:
+                # max(): a clock set back must not make a value look older than it is.
+                slots[value] = max(slots[value], self.now)
+                mapping[value] = value
+            else:
+                mapping[value] = OTHER
+        return mapping
+
+    def values(self, dim: Dimension) -> list[str]:
+        return sorted(self.table.get(dim.name, {}))
+
+    def expire(self) -> dict[str, set[str]]:
+        """Free the slots of values not met for the time-to-live; returns what was freed."""
+        retired: dict[str, set[str]] = {}
+        for name, slots in self.table.items():
+            old = {value for value, seen in slots.items() if seen < self.now - self.ttl}
+            for value in old:
+                del slots[value]
+            if old:
+                retired[name] = old
+        return retired
+
+
+def joint_value(key: tuple[str, ...], positions: tuple[int, ...]) -> str:
+    """A dimension's value in a sample key: the label itself, or a JSON list for a group."""
+    if len(positions) == 1:
+        return key[positions[0]]
+    return json.dumps([key[i] for i in positions])
+
+
+def split_value(value: str, width: int) -> list[str]:
+    return [value] if width == 1 else list(json.loads(value))
+
+
+def cap_rows(rows: Rows, uses: Iterable[tuple[tuple[int, ...], Dimension]],
+             dims: Dimensions) -> Rows:
+    """Map every dimension of the rows through its slot table, summing what meets in 'other'."""
+    for positions, dim in uses:
+        volumes: dict[str, float] = {}
+        for key, value in rows.items():
+            joint = joint_value(key, positions)
+            volumes[joint] = volumes.get(joint, 0.0) + value
+        mapping = dims.map(dim, volumes)
+        capped: Rows = {}
+        for key, value in rows.items():
+            new = list(key)
+            if mapping[joint_value(key, positions)] == OTHER:
+                for i in positions:
+                    new[i] = OTHER
+            capped[tuple(new)] = capped.get(tuple(new), 0.0) + value
+        rows = capped
+    return rows
+
+
+def zero_keys(spec: Spec, labelnames: tuple[str, ...], existing: Iterable[tuple[str, ...]],
+              dims: Dimensions, tenants: Iterable[str]) -> list[tuple[str, ...]]:
+    """Every sample key a family writes at 0 where nothing happened.
+
+    A family with one dimension: every value of that dimension's table (and 'other' once it
+    exists), crossed with every value of its closed labels and every known tenant. A family
+    whose labels are all closed: their cross product. Families with two or more dimensions
+    (files by source and context) keep the keys they have: their cross product would invent
+    combinations that cannot happen.
+    """
+    existing = list(existing)
+    if len(spec.dims) > 1:
+        return []
+    choices: dict[str, list[list[str]]] = {}  # label group -> its possible value lists
+    for group, dim in spec.dims:
+        positions = tuple(labelnames.index(label) for label in group)
+        values = [split_value(v, len(group)) for v in dims.values(dim)]
+        if any(joint_value(key, positions) == OTHER for key in existing):
+            values.append([OTHER] * len(group))
+        choices[",".join(group)] = values
+    for label, values in spec.closed:
+        choices[label] = [[v] for v in values]
+    if TENANT in labelnames:
+        known = set(tenants) | {key[labelnames.index(TENANT)] for key in existing}
+        choices[TENANT] = [[t] for t in sorted(known)]
+    covered = [label for group in choices for label in group.split(",")]
+    if sorted(covered) != sorted(labelnames):
+        return []  # a label with open values but no dimension (a source, a collection)
+    keys = []
+    for combo in itertools.product(*choices.values()):
+        named: dict[str, Any] = {}
+        for group, values in zip(choices, combo, strict=True):
+            named.update(zip(group.split(","), values, strict=True))
+        keys.append(tuple(named[label] for label in labelnames))
+    return keys
+
+
+def retired_keys(rows: Iterable[tuple[str, ...]], uses: Iterable[tuple[tuple[int, ...],
+                 Dimension]], retired: Mapping[str, set[str]]) -> list[tuple[str, ...]]:
+    """The keys that hold a value whose slot was freed."""
+    uses = list(uses)
+    return [key for key in rows
+            if any(joint_value(key, positions) in retired.get(dim.name, set())
+                   for positions, dim in uses)]
