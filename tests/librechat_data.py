@@ -140,6 +140,14 @@ MODELS = [
     ModelChoice("google", "gemini-2.5-pro", "Gemini", 10, provider="google"),
     ModelChoice("OpenRouter", "meta-llama/llama-3.1-70b", "OpenRouter", 8, "custom", "OpenRouter"),
 ]
+LEGACY_OPENAI_CLIENT = ("openAI", "azureOpenAI", "OpenRouter")  # OpenRouter: a custom endpoint
+
+
+def _finish_reason(rng: random.Random) -> str:
+    roll = rng.random()
+    return "length" if roll < 0.04 else "content_filter" if roll < 0.05 else "stop"
+
+
 AGENTS_WEIGHT = 15  # share of conversations on endpoint "agents" when agents exist
 
 FIRST_NAMES = [
@@ -1106,7 +1114,9 @@ class _Generator:
         )
         if choice is not None and choice.endpoint_type:
             conv["endpointType"] = choice.endpoint_type
-        agent_id = agent["id"] if agent else self._ephemeral_agent_id(choice)
+        # LibreChat stores a conversation's agent_id from 0.7.6 (convoSchema gained the field).
+        agent_id = (agent["id"] if _has(self.v, "0.7.6") else None) if agent else \
+            self._ephemeral_agent_id(choice)
         if agent_id is not None:
             conv["agent_id"] = agent_id
         if not temporary and self.rng.random() < 0.1:
@@ -1194,6 +1204,11 @@ class _Generator:
             msg["tokenCount"] = 0
         if unfinished:
             msg["unfinished"] = True
+        elif not _has(self.v, "0.7.9") and state.conv.get("endpoint") in LEGACY_OPENAI_CLIENT:
+            # Before 0.7.9 the OpenAIClient (openAI, azureOpenAI and custom endpoints) saved the
+            # provider's finish_reason of the first choice; no other client ever did. Its own
+            # stream, so that the rest of the deployment is generated as before.
+            msg["finish_reason"] = _finish_reason(random.Random(msg["messageId"]))
         if _has(self.v, "0.8.5"):
             msg["contextMeta"] = {
                 "calibrationRatio": _num(round(self.rng.uniform(0.9, 1.1), 2)),
