@@ -370,15 +370,17 @@ MESSAGES_PER_MODEL_PER_DAY_STDDEV = gauge(
 
 # ---- usage spread over users (sections/spread.py) -------------------------------------------
 
-_QUANTILES = {"quantile": ("0.5", "0.9", "0.99", "1")}
+# "percentile", not "quantile": Prometheus keeps that label for summaries (promtool flags it).
+_PERCENTILES = {"percentile": ("50", "90", "99", "100")}
 MESSAGES_SENT_PER_USER_YESTERDAY = gauge(
     "librechat_messages_sent_per_user_yesterday",
-    "Messages sent per user who sent any, yesterday (local day): nearest-rank quantiles "
-    "(1 = the maximum).", "quantile", closed=_QUANTILES, tenanted=False)
+    "Messages sent per user who sent any, yesterday (local day): nearest-rank percentiles "
+    "(100 = the maximum).", "percentile", closed=_PERCENTILES, tenanted=False)
 COST_USD_PER_USER_YESTERDAY = gauge(
     "librechat_cost_usd_per_user_yesterday",
     "USD spent per user who spent any, yesterday (local day, transactions by _id time): "
-    "nearest-rank quantiles (1 = the maximum).", "quantile", closed=_QUANTILES, tenanted=False)
+    "nearest-rank percentiles (100 = the maximum).", "percentile", closed=_PERCENTILES,
+    tenanted=False)
 COST_SHARE_OF_TOP_USERS_YESTERDAY = gauge(
     "librechat_cost_share_of_top_users_yesterday",
     "Share (0-1) of yesterday's spend by the top 1% and 10% of spending users (at least one).",

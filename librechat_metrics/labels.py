@@ -17,7 +17,7 @@ NONE = "none"  # the document has no value (a missing field, null, an empty stri
 UNKNOWN = "unknown"  # a value that exists but cannot be resolved (an agent since deleted)
 REDACTED = "redacted"
 LABEL_MAX_CHARS = 100
-AGENT_SUFFIX = re.compile(r"____\d+$")
+AGENT_SUFFIX = re.compile(r"____[0-9]+$")
 # Parallel "added convo" responses carry the agent id with a `____N` suffix (LibreChat 0.8.2+).
 PERSONAL = re.compile(
     r"[^@\s]+@[^@\s]+\.[^@\s]+"  # an e-mail address

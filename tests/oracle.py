@@ -124,8 +124,8 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_balance_users_by_range", "gauge", ("balance_usd",), ()),
     ("librechat_balance_reservations", "gauge", (), ()),
     ("librechat_balance_credits_reserved", "gauge", (), ()),
-    ("librechat_messages_sent_per_user_yesterday", "gauge", ("quantile",), ()),
-    ("librechat_cost_usd_per_user_yesterday", "gauge", ("quantile",), ()),
+    ("librechat_messages_sent_per_user_yesterday", "gauge", ("percentile",), ()),
+    ("librechat_cost_usd_per_user_yesterday", "gauge", ("percentile",), ()),
     ("librechat_cost_share_of_top_users_yesterday", "gauge", ("top",), ()),
     ("librechat_spending_users_yesterday", "gauge", (), ()),
     ("librechat_collection_documents", "gauge", ("collection",), ()),
@@ -153,7 +153,7 @@ TOOL_FAMILIES = ("librechat_tool_calls_total", "librechat_tool_call_errors_total
 # Labels whose values are a fixed list: every value is written, 0 where nothing happened.
 CLOSED = {"role": ("user", "assistant"), "rating": ("thumbsUp", "thumbsDown"),
           "token_type": ("prompt", "completion"), "email_verified": ("true", "false"),
-          "window": ("1h", "24h", "7d", "30d"), "quantile": ("0.5", "0.9", "0.99", "1"),
+          "window": ("1h", "24h", "7d", "30d"), "percentile": ("50", "90", "99", "100"),
           "top": ("1%", "10%"), "balance_usd": ("0", "0-0.1", "0.1-1", "1-10", "10+"),
           ("librechat_tokens_total", "kind"): ("uncached_prompt", "cache_read", "cache_write",
                                                "completion"),
@@ -997,10 +997,10 @@ def usage_spread(acc: Acc, snap: Snapshot, now: datetime, cfg: Config) -> None:
             key = hashable(tx["user"])
             spent[key] = spent.get(key, 0.0) + abs(num(tx.get("tokenValue"))) / 1e6
     spend = [v for v in spent.values() if v > 0]
-    for q in ("0.5", "0.9", "0.99", "1"):
-        acc.set("librechat_messages_sent_per_user_yesterday", (q,),
-                nearest_rank([float(v) for v in sent.values()], float(q)))
-        acc.set("librechat_cost_usd_per_user_yesterday", (q,), nearest_rank(spend, float(q)))
+    for p in ("50", "90", "99", "100"):
+        acc.set("librechat_messages_sent_per_user_yesterday", (p,),
+                nearest_rank([float(v) for v in sent.values()], int(p) / 100))
+        acc.set("librechat_cost_usd_per_user_yesterday", (p,), nearest_rank(spend, int(p) / 100))
     for top, fraction in (("1%", 0.01), ("10%", 0.10)):
         heavy = sorted(spend, reverse=True)[:max(1, math.ceil(fraction * len(spend) - 1e-9))]
         acc.set("librechat_cost_share_of_top_users_yesterday", (top,),

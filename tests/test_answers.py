@@ -128,22 +128,22 @@ def day_of_users(db: Database[Any], day_start: datetime, sent: list[int],
                                                         -tokens, rng=next(SEEDS)))
 
 
-@pytest.mark.parametrize(("sent", "spent", "quantiles", "top10"), [
-    ([], [], {"0.5": 0, "0.9": 0, "0.99": 0, "1": 0}, 0.0),
-    ([3], [1000], {"0.5": 3, "0.9": 3, "0.99": 3, "1": 3}, 1.0),
-    ([1, 5], [1000, 3000], {"0.5": 1, "0.9": 5, "0.99": 5, "1": 5}, 0.75),
+@pytest.mark.parametrize(("sent", "spent", "percentiles", "top10"), [
+    ([], [], {"50": 0, "90": 0, "99": 0, "100": 0}, 0.0),
+    ([3], [1000], {"50": 3, "90": 3, "99": 3, "100": 3}, 1.0),
+    ([1, 5], [1000, 3000], {"50": 1, "90": 5, "99": 5, "100": 5}, 0.75),
     (list(range(1, 21)), [100] * 19 + [8100],
-     {"0.5": 10, "0.9": 18, "0.99": 20, "1": 20}, (8100 + 100) / (19 * 100 + 8100)),
+     {"50": 10, "90": 18, "99": 20, "100": 20}, (8100 + 100) / (19 * 100 + 8100)),
 ])
 def test_yesterdays_spread_over_users(uri: str, db: Database[Any], tmp_path: Path,
                                       sent: list[int], spent: list[int],
-                                      quantiles: dict[str, int], top10: float) -> None:
+                                      percentiles: dict[str, int], top10: float) -> None:
     ensure_indexes(db)
     yesterday = datetime(2026, 3, 17, tzinfo=UTC)
     day_of_users(db, yesterday, sent, spent)
     run = ok(run_job(uri, db.name, tmp_path / "job", NOW))
-    for q, n in quantiles.items():
-        assert value(run, "librechat_messages_sent_per_user_yesterday", quantile=q) == n, q
+    for p, n in percentiles.items():
+        assert value(run, "librechat_messages_sent_per_user_yesterday", percentile=p) == n, p
     assert value(run, "librechat_cost_share_of_top_users_yesterday", top="10%") == \
         pytest.approx(top10)
     assert value(run, "librechat_spending_users_yesterday") == len([s for s in spent if s])

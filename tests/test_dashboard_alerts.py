@@ -6,7 +6,8 @@
   with its severity and marks the thresholds to tune.
 * Dashboard lint: importable JSON; the job-health row comes first; every stat panel is an
   instant query and shows a missing series as "No data" in a problem colour; every panel has a
-  unit; no rate()/increase()/irate() over a gauge and no counter outside them (types read from
+  unit; agents by name; the finish reason panels say most LibreChat versions save none; no
+  rate()/increase()/irate() over a gauge and no counter outside them (types read from
   the ``# TYPE`` lines of a real run of the job); every ``librechat_*`` metric the dashboard or
   the rules name is written by the job; legend labels exist on the metrics; ``$tenant`` filters
   exactly the families that carry a tenant label in a real ``--tenant-label`` run.
@@ -16,13 +17,14 @@
   while the job rewrites the file with more traffic. Prometheus holds what the job wrote, no
   stored document is missed and no counter resets; every panel query (template variables
   substituted, stat panels as the instant queries they are) parses and returns data, with every
-  ``{{label}}`` of its legend on every series; every alert rule loads, evaluates without error,
-  and names only series that exist. Then trouble is made for real (a burst of failed, cut-off
-  and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run that cannot
-  reach MongoDB; the file removed) and the matching alerts' expressions must return series and
-  go pending in Prometheus, while the stat panels turn to "No data" instead of old numbers: the
-  business stats while the job is down, every stat but node_exporter's own once the file is
-  gone.
+  ``{{label}}`` of its legend on every series; the finish reason panels show "not saved" on a
+  LibreChat that saves none, not a 0 % cut-off share; every alert rule loads, evaluates without
+  error, and names only series that exist. Then trouble is made for real (a burst of failed,
+  cut-off and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run
+  that cannot reach MongoDB; the file removed) and the matching alerts' expressions must
+  return series and go pending in Prometheus, while the stat panels turn to "No data" instead
+  of old numbers: the business stats while the job is down, every stat but node_exporter's own
+  once the file is gone.
 * A second end-to-end test: a multi-tenant site (``--tenant-label``) and an empty LibreChat
   side by side. Selecting every tenant explicitly shows what All shows, one tenant fills every
   stat, and a healthy empty site fills every stat too (No data is reserved for trouble).
@@ -520,6 +522,40 @@ def test_tool_errors_are_split_like_tool_calls() -> None:
                 assert "mcp_server" in group, f"{title}: MCP tools not by server"
 
 
+AGENT_COUNTER = re.compile(r"\blibrechat_agent_\w+_total\b")
+FINISH_REASON_FAMILY = "librechat_responses_by_finish_reason_total"
+
+
+def test_agents_are_shown_by_name() -> None:
+    """Every query of an agent counter joins librechat_agent_info for the name and shows it,
+    keeping a deleted agent under its id with the name unknown."""
+    problems: list[str] = []
+    for title, target in dashboard_targets(load_dashboard()):
+        expr = target["expr"]
+        if not AGENT_COUNTER.search(expr):
+            continue
+        if "group_left (agent_name)" not in expr or "librechat_agent_info" not in expr:
+            problems.append(f"{title}: agents by id only")
+        if '"agent_name", "unknown"' not in expr:
+            problems.append(f"{title}: an agent without an info series vanishes")
+        if "{{agent_name}}" not in target.get("legendFormat", ""):
+            problems.append(f"{title}: the legend does not show the agent's name")
+    assert problems == []
+
+
+def test_finish_reason_panels_say_most_versions_save_none() -> None:
+    """The finish reason panels say that most LibreChat versions save no finish_reason (so
+    their answers count as none) and point to the README."""
+    panels = [p for p in data_panels(load_dashboard()) if FINISH_REASON_FAMILY in
+              " ".join(t["expr"] for t in p["targets"])]
+    assert len(panels) >= 2
+    for panel in panels:
+        description = panel.get("description", "")
+        assert "do not save finish_reason" in description and "none" in description, (
+            panel["title"])
+        assert "README" in description, panel["title"]
+
+
 # --------------------------------------------------------------------------------------------
 # Metric names, types and labels against the job's real output
 
@@ -772,6 +808,7 @@ def test_dashboard_and_alerts_on_real_prometheus(
             prom.wait_for("count_over_time(librechat_exporter_up[1m]) >= 8")
             check_panels(prom, values)
             check_health_row(prom, values)
+            check_answers_panels(prom, values)
             check_rules(prom, scraped=node.scrape())
 
             # Trouble: every alert that can fire within seconds must match the real series.
@@ -903,6 +940,31 @@ def check_panels(prom: Prometheus, values: dict[str, str]) -> None:
                 if not all(math.isfinite(v) for v in shown):
                     problems.append(f"{title}: stat shows {shown} for {expr}")
     assert problems == [], "\n".join(problems)
+
+
+def check_answers_panels(prom: Prometheus, values: dict[str, str]) -> None:
+    """The panels of the answers no exporter gives read right on the generated LibreChat
+    (0.8.7, which saves no finish_reason): the cut-off share is not a reassuring 0 % but
+    'finish_reason not saved' for every model; the stored-now figures are as old as their
+    last refresh; the top agents are at most ten, by name."""
+    panels = {p["title"]: p for p in data_panels(load_dashboard())}
+    shares = panel_results(prom, panels["Cut-off and filtered share by model"], values)
+    assert {s["metric"]["finish_reason"] for s in shares} == {"finish_reason not saved"}
+    # 1 where a model answered within the rate interval, NaN (0 / 0) where it did not.
+    assert all(float(s["value"][1]) == 1.0 or math.isnan(float(s["value"][1]))
+               for s in shares), shares
+    answers = panel_results(prom, panels["Answers by finish reason in the selected range"],
+                            values)
+    assert {s["metric"]["finish_reason"] for s in answers} == {"none"}
+    ages = stat_values(prom, values, "Age of the stored-now figures")
+    sections = panel_results(prom, panels["Age of the stored-now figures by section"], values)
+    assert len(ages) == 1 and len(sections) >= 7, sections
+    # The first run (three minutes before now) read them; the default --slow-interval is 900 s.
+    assert 0 <= ages[0] < 900 + 120, ages
+    assert all(float(s["value"][1]) <= ages[0] + 5 for s in sections), (ages, sections)
+    agents = panel_results(prom, panels["Cost by agent in the selected range (top 10)"], values)
+    assert 1 <= len(agents) <= 10
+    assert "unknown" not in {s["metric"]["agent_name"] for s in agents}, agents
 
 
 def check_rules(prom: Prometheus, scraped: str) -> None:

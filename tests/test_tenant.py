@@ -25,6 +25,8 @@ UNTENANTED = {
     "librechat_messages_per_model_per_day_average",
     "librechat_messages_per_model_per_day_stddev", "librechat_collection_documents",
     "librechat_token_source_info", "librechat_bans_active", "librechat_agent_info",
+    "librechat_messages_sent_per_user_yesterday", "librechat_cost_usd_per_user_yesterday",
+    "librechat_cost_share_of_top_users_yesterday", "librechat_spending_users_yesterday",
     "librechat_daily_unique_users", "librechat_weekly_unique_users",
     "librechat_monthly_unique_users", "librechat_unique_users",
 }

@@ -17,7 +17,7 @@ from ..queries import absolute, grouped
 from ..settings import Settings
 from .finished_days import touched_days
 
-QUANTILES = ("0.5", "0.9", "0.99", "1")
+PERCENTILES = ("50", "90", "99", "100")
 TOP_SHARES = (("1%", 0.01), ("10%", 0.10))
 USD_PER_CREDIT = 1e-6
 
@@ -62,8 +62,8 @@ def usd_spent_per_user(db: Any, clock: Clock, day: date) -> list[float]:
 
 def day_spread(db: Any, clock: Clock, day: date) -> dict[str, Any]:
     sent, spent = messages_sent_per_user(db, clock, day), usd_spent_per_user(db, clock, day)
-    return {"sent": {q: nearest_rank(sent, float(q)) for q in QUANTILES},
-            "spent": {q: nearest_rank(spent, float(q)) for q in QUANTILES},
+    return {"sent": {p: nearest_rank(sent, float(p) / 100) for p in PERCENTILES},
+            "spent": {p: nearest_rank(spent, float(p) / 100) for p in PERCENTILES},
             "share": {top: top_share(spent, f) for top, f in TOP_SHARES},
             "spenders": float(len(spent))}
 
@@ -82,9 +82,9 @@ def spread_families(db: Any, clock: Clock, state: dict[str, Any], settings: Sett
     families = {spec.name: Family.of(spec) for spec in (
         cat.MESSAGES_SENT_PER_USER_YESTERDAY, cat.COST_USD_PER_USER_YESTERDAY,
         cat.COST_SHARE_OF_TOP_USERS_YESTERDAY, cat.SPENDING_USERS_YESTERDAY)}
-    for q in QUANTILES:
-        families[cat.MESSAGES_SENT_PER_USER_YESTERDAY.name].set(result["sent"][q], quantile=q)
-        families[cat.COST_USD_PER_USER_YESTERDAY.name].set(result["spent"][q], quantile=q)
+    for p in PERCENTILES:
+        families[cat.MESSAGES_SENT_PER_USER_YESTERDAY.name].set(result["sent"][p], percentile=p)
+        families[cat.COST_USD_PER_USER_YESTERDAY.name].set(result["spent"][p], percentile=p)
     for top, _ in TOP_SHARES:
         families[cat.COST_SHARE_OF_TOP_USERS_YESTERDAY.name].set(result["share"][top], top=top)
     families[cat.SPENDING_USERS_YESTERDAY.name].set(result["spenders"])
