@@ -419,7 +419,7 @@ class Job:
             print(f"  ! {label}: exit {code}\n{stderr[-2000:]}", file=sys.stderr)
         run = Run(label, now, code, wall, rss, stats, load=load)
         run.progress = read_progress(output)
-        run.sections = read_family(output, "librechat_exporter_duration_seconds", "section")
+        run.sections = read_family(output, "librechat_exporter_section_duration_seconds", "section")
         try:
             samples, _ = parse_file(str(output))
             run.job_seconds = samples["librechat_exporter_run_duration_seconds"][()]

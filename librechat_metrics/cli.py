@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from .errors import EXIT_FAILED, EXIT_USAGE, Interrupted, JobError
-from .indexes import run_indexes
 from .logs import configure_logging, log
 from .run import run_job
 from .settings import SettingsError, load_settings
@@ -27,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings)
     if settings.command == "indexes":
+        from .indexes import run_indexes  # only this command needs it
+
         return run_indexes(settings)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)

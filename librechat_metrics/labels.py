@@ -60,7 +60,10 @@ def model_label(value: Any) -> str:
 def number(value: Any) -> float:
     """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
     if isinstance(value, Decimal128):
-        value = float(value.to_decimal())
+        decimal = value.to_decimal()
+        if not decimal.is_finite():  # float() raises on a signalling NaN
+            return 0.0
+        value = float(decimal)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0.0
     return float(value) if math.isfinite(value) else 0.0

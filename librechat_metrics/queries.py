@@ -3,31 +3,69 @@ bad document from turning a sum into NaN or an aggregation error."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from bson.decimal128 import Decimal128
+
 Match = Mapping[str, Any]  # a MongoDB filter selecting documents to count
+
+NATURAL = {"$natural": 1}
+ROW_BATCH = 5_000
+
+
+class WholeCollection(dict):  # type: ignore[type-arg]
+    """A filter that selects (nearly) a whole collection: a first count's one pass. `grouped`
+    reads it in natural order, one sequential scan, rather than walking the `_id` index with a
+    fetch per document. A copy (`{**match}`) is a plain filter again."""
+
+
+def grouped_rows(coll: Any, match: Match, by: Mapping[str, Any], tenant: bool,
+                 sums: Mapping[str, Any] | None = None,
+                 before: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+    """Documents of `match` grouped by `by` (plus `tenantId` when the tenant label is on).
+
+    Each row has `_id` (the group's fields), `n` (documents) and one field per `sums` entry;
+    `before` holds stages run between the `$match` and the `$group`. The rows come as the
+    server sends them (a cursor): a caller with many groups need not hold them all.
+    """
+    key = {**by, "tenant": "$tenantId"} if tenant else dict(by)
+    pipeline = [{"$match": dict(match)}, *(before or []),
+                {"$group": {"_id": key, "n": {"$sum": 1}, **(sums or {})}}]
+    options: dict[str, Any] = {"hint": NATURAL} if isinstance(match, WholeCollection) else {}
+    # Batches of ROW_BATCH rows, not pymongo's 16 MB: a caller that streams many groups keeps
+    # its memory bounded (a 16 MB batch decodes to some 100 MB of Python objects).
+    return coll.aggregate(pipeline, allowDiskUse=True, batchSize=ROW_BATCH, **options)
 
 
 def grouped(coll: Any, match: Match, by: Mapping[str, Any], tenant: bool,
             sums: Mapping[str, Any] | None = None,
             before: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Documents of `match` grouped by `by` (plus `tenantId` when the tenant label is on).
+    """`grouped_rows` as a list."""
+    return list(grouped_rows(coll, match, by, tenant, sums, before))
 
-    Each row has `_id` (the group's fields), `n` (documents) and one field per `sums` entry;
-    `before` holds stages run between the `$match` and the `$group`.
-    """
-    key = {**by, "tenant": "$tenantId"} if tenant else dict(by)
-    pipeline = [{"$match": dict(match)}, *(before or []),
-                {"$group": {"_id": key, "n": {"$sum": 1}, **(sums or {})}}]
-    return list(coll.aggregate(pipeline, allowDiskUse=True))
+
+NUMBER_LIMIT = 1e15
 
 
 def bounded(expr: Any) -> dict[str, Any]:
     """`expr` when it is a finite number of sane size, else 0, so one bad document cannot
-    turn a sum into NaN or a string into an aggregation error."""
-    return {"$cond": [{"$and": [{"$isNumber": expr}, {"$gte": [expr, -1e15]},
-                                {"$lte": [expr, 1e15]}]}, expr, 0]}
+    turn a sum into NaN or a string into an aggregation error.
+
+    Two comparisons decide it: in BSON's order of types every non-number (null and missing
+    below, strings, objects, booleans, dates above) and NaN (below every number) and the
+    infinities fall outside [-10^15, 10^15]. No `$isNumber`, which Amazon DocumentDB lacks.
+    """
+    return {"$cond": [{"$and": [{"$gte": [expr, -NUMBER_LIMIT]},
+                                {"$lte": [expr, NUMBER_LIMIT]}]}, expr, 0]}
+
+
+def is_number(expr: Any) -> dict[str, Any]:
+    """MongoDB's `$isNumber` (an integer, double or Decimal128, NaN and the infinities too),
+    by comparison: NaN is the least number in BSON's order, infinity the greatest, and every
+    other type sorts wholly below or above the numbers."""
+    return {"$and": [{"$gte": [expr, float("nan")]}, {"$lte": [expr, float("inf")]}]}
 
 
 def absolute(expr: Any) -> dict[str, Any]:
@@ -39,3 +77,52 @@ IS_ERROR = {"$or": [
     {"$in": ["error", {"$cond": [{"$isArray": "$content.type"}, "$content.type", []]}]},
 ]}
 IS_USER = {"$eq": ["$isCreatedByUser", True]}
+
+
+# Raw sums checked by their extremes (issue 12). A guard on every document (`bounded`) costs as
+# much as reading the document; `$sum`, `$min` and `$max` of the raw field cost little. BSON
+# orders every non-number (and NaN, and the infinities) outside [-10^15, 10^15], and `$min` /
+# `$max` skip only missing and null, so a group whose extremes are finite numbers within that
+# range holds nothing but such numbers (or missing values, which count 0), and its raw `$sum`
+# is the guarded sum; of one sign throughout, |Σx| is Σ|x|. A group that is not so clean is
+# read again with the guard on every document.
+
+
+def checked_sums(fields: Mapping[str, str]) -> dict[str, Any]:
+    """`$sum`, `$min` and `$max` of each field path, unguarded; `clean_abs` reads them."""
+    out: dict[str, Any] = {}
+    for name, path in fields.items():
+        out[name] = {"$sum": path}
+        out[f"{name}_lo"] = {"$min": path}
+        out[f"{name}_hi"] = {"$max": path}
+    return out
+
+
+def is_bson_number(value: Any) -> bool:
+    """An int, long, double or Decimal128 as pymongo decodes them (not a bool)."""
+    return isinstance(value, (int, float, Decimal128)) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> float | None:
+    if not is_bson_number(value):
+        return None
+    if isinstance(value, Decimal128):
+        decimal = value.to_decimal()
+        # A signalling NaN raises on float(); it is no finite number either way.
+        return float(decimal) if decimal.is_finite() else None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def clean_abs(row: Mapping[str, Any], name: str) -> float | None:
+    """Σ|x| of a `checked_sums` group when its extremes prove it clean (see above), else
+    None: the caller then reads the documents again with a guard on each."""
+    lo, hi = row.get(f"{name}_lo"), row.get(f"{name}_hi")
+    if lo is None and hi is None:
+        return 0.0  # every value missing or null
+    low, high, total = _finite(lo), _finite(hi), _finite(row.get(name))
+    if low is None or high is None or total is None:
+        return None
+    if low < -NUMBER_LIMIT or high > NUMBER_LIMIT or low < 0 < high:
+        return None
+    return abs(total)

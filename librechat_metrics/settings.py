@@ -12,8 +12,6 @@ from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
-
 from . import __version__
 
 
@@ -198,11 +196,18 @@ def uri_database(uri: str) -> str | None:
     return unquote_plus(path).split(".", 1)[0] or None
 
 
+def _read_env_file(path: str) -> dict[str, str]:
+    # python-dotenv is imported only when there is a file to read: most runs (systemd's
+    # EnvironmentFile, the environment) have none, and the import is a few ms of every run.
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
 def load_settings(argv: list[str] | None, environ: Mapping[str, str]) -> Settings:
     """Resolve every setting from flags, then environment, then the .env file, then defaults."""
     args = _argument_parser().parse_args(argv)
-    dotenv = {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} \
-        if os.path.isfile(args.env_file) else {}
+    dotenv = _read_env_file(args.env_file) if os.path.isfile(args.env_file) else {}
     values: dict[str, Any] = {}
     problems: list[str] = []
     for opt in OPTIONS:

@@ -235,7 +235,7 @@ def test_mongod_killed_during_runs(tmp_path: Path, reliability: Recorder) -> Non
     outcomes: list[int] = []
     times: list[float] = []
     kill_at: list[int] = []  # the how-manieth query of the run the kill waits for, per case
-    queries = 0  # of an undisturbed run against the slowed server, counted once
+    queries = 0  # of the case's undisturbed run against the slowed server
     duration = 0.0
     timeout = TIMEOUT
     for i in range(6):
@@ -250,17 +250,19 @@ def test_mongod_killed_during_runs(tmp_path: Path, reliability: Recorder) -> Non
             state = seed(client["LibreChat"], server.uri, directory, seed_value=100 + i)
             output = directory / "librechat.prom"
             fail_point(client, block_ms=80)  # every query waits: each is seen in progress
-            if not queries:
-                calibration = start_job(job_argv(server.uri, directory, timeout=20,
-                                                 connect_timeout=CONNECT))
-                started = time.monotonic()
-                queries = len(watch_job_operations(client, calibration))
-                duration = time.monotonic() - started
-                assert calibration.wait() == 0, calibration.stderr.read() if \
-                    calibration.stderr else ""
-                assert queries >= 6, f"an undisturbed run made only {queries} queries"
-                kill_at = [1 + round(n * (queries - 2) / 5) for n in range(6)]
-                timeout = max(TIMEOUT, float(round(duration) + 2))
+            # Each case's own count of the queries its run will make: the same run with
+            # --stdout (it reads the state but writes nothing), so the kill can wait for the
+            # n-th of them whatever the seed's documents make the run do.
+            calibration = start_job(job_argv(server.uri, directory, "--stdout", timeout=20,
+                                             connect_timeout=CONNECT))
+            started = time.monotonic()
+            queries = len(watch_job_operations(client, calibration))
+            duration = max(duration, time.monotonic() - started)
+            assert calibration.wait() == 0, calibration.stderr.read() if \
+                calibration.stderr else ""
+            assert queries >= 6, f"an undisturbed run made only {queries} queries"
+            kill_at.append(1 + round(i * (queries - 2) / 5))
+            timeout = max(TIMEOUT, float(round(duration) + 2))
             argv = job_argv(server.uri, directory, timeout=timeout, connect_timeout=CONNECT)
             before = Snapshot.take(state)
             proc = start_job(argv)

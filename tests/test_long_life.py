@@ -169,6 +169,7 @@ def test_slots_age_out_after_the_ttl_and_other_never_falls(uri: str, db: Databas
         states.append(len((work / "state.json").read_bytes()))
     assert got == {"new-x", "new-y", "other"}, got
     assert max(states) < 2 * states[0] + 20_000, states  # bounded: retired values leave
+    print(f"aging: {len(others)} runs, other {others}, state bytes {states}")
 
 
 def test_every_labelled_family_has_a_sample_on_a_generated_database(

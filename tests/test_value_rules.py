@@ -182,6 +182,7 @@ NUMBER_EXAMPLES: list[tuple[str, Any, float]] = [
     ("decimal-limit", Decimal128("1E+15"), 1e15),
     ("decimal-over", Decimal128("1.000000000000001E+15"), 0.0),
     ("decimal-nan", Decimal128("NaN"), 0.0),
+    ("decimal-snan", Decimal128("sNaN"), 0.0),  # float() raises on it: a past crash
     ("decimal-infinity", Decimal128("-Infinity"), 0.0),
     ("decimal-huge", Decimal128("1E+6144"), 0.0),
     ("bool", True, 0.0),

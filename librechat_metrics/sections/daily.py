@@ -16,7 +16,7 @@ from ..clock import Clock
 from ..dimensions import Dimensions
 from ..families import Family
 from ..labels import model_label, number
-from ..queries import IS_USER, grouped
+from ..queries import grouped
 from ..settings import Settings
 from .agents import AgentModels
 from .finished_days import touched_days
@@ -24,26 +24,36 @@ from .finished_days import touched_days
 
 def day_summary(db: Any, clock: Clock, day: date) -> dict[str, Any]:
     """One complete local day: distinct users, messages sent per user, assistant messages per
-    model. Kept in the state: a finished day does not change, so it is read once."""
+    model. Kept in the state: a finished day does not change, so it is read once.
+
+    One query reads each message of the day once (by user, role, model and endpoint); the
+    roles are told apart here. One query per day rather than one pipeline over all N days:
+    the day of each message would be an expression evaluated per document, and on MongoDB 6
+    that single pipeline took 1.6-3 s at 1M messages against 1.2 s for the 30 day queries."""
     match = {"createdAt": {"$gte": clock.day_start(day),
                            "$lt": clock.day_start(day + timedelta(days=1))}}
-    users, sent = 0, {}
-    for row in grouped(db.messages, match, {"user": "$user"}, False,
-                       {"sent": {"$sum": {"$cond": [IS_USER, 1, 0]}}}):
-        if isinstance(row["_id"].get("user"), (str, ObjectId)):
-            users += 1
-            if row["sent"]:
-                key = str(int(row["sent"]))
-                sent[key] = sent.get(key, 0) + 1
-    models: dict[str, float] = {}
-    rows = grouped(db.messages, {**match, "isCreatedByUser": {"$ne": True}},
-                   {"model": "$model", "endpoint": "$endpoint"}, False)
-    llms = AgentModels(db, ((model_label(r["_id"].get("model")), r["_id"].get("endpoint"))
-                            for r in rows))
+    rows = grouped(db.messages, match, {"user": "$user", "by_user": "$isCreatedByUser",
+                                        "model": "$model", "endpoint": "$endpoint"}, False)
+    sent_by: dict[Any, float] = {}
+    assistant: list[tuple[str, Any, float]] = []
     for row in rows:
-        model = llms.model(model_label(row["_id"].get("model")), row["_id"].get("endpoint"))
-        models[model] = models.get(model, 0.0) + number(row["n"])
-    return {"users": users, "sent": sent, "models": models}
+        gid, n = row["_id"], number(row["n"])
+        user, by_user = gid.get("user"), gid.get("by_user") is True  # IS_USER
+        if isinstance(user, (str, ObjectId)):
+            sent_by[user] = sent_by.get(user, 0.0) + (n if by_user else 0.0)
+        if not by_user:
+            assistant.append((model_label(gid.get("model")), gid.get("endpoint"), n))
+    sent: dict[str, int] = {}
+    for count in sent_by.values():
+        if count:
+            key = str(int(count))
+            sent[key] = sent.get(key, 0) + 1
+    llms = AgentModels(db, ((model, endpoint) for model, endpoint, _ in assistant))
+    models: dict[str, float] = {}
+    for model, endpoint, n in assistant:
+        label = llms.model(model, endpoint)
+        models[label] = models.get(label, 0.0) + n
+    return {"users": len(sent_by), "sent": sent, "models": models}
 
 
 def daily_families(db: Any, clock: Clock, state: dict[str, Any],

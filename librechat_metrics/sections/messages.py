@@ -10,7 +10,7 @@ from typing import Any
 from bson import ObjectId
 
 from .. import catalogue as cat
-from ..clock import Clock, as_utc
+from ..clock import Clock, as_utc, oid_at
 from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
@@ -20,7 +20,7 @@ from ..queries import IS_ERROR, IS_USER, Match, bounded, grouped
 from ..settings import Settings
 from .agents import AgentModels, is_agent_message
 from .base import tenant_of
-from .tools import count_tool_calls
+from .tools import TOOL_PARTS, count_tool_calls
 
 ACTIVITY_HORIZON = 32 * 86400  # seconds: the longest unique-user window, 30 days or a month
 
@@ -34,8 +34,52 @@ def message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, An
                    settings.tenant_label, {"tokens": {"$sum": bounded("$tokenCount")}})
 
 
-def count_messages(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
-    rows = message_rows(db, match, settings)
+# One pass over the messages yields every message counter and the tool calls (issue 12): the
+# group key holds the fields' own values and Python decides what they mean, since on the
+# server each expression evaluated per document costs about as much as reading it. Only the
+# tool-call parts need an expression; IS_USER, IS_ERROR and `unfinished: true` are decided in
+# `split_rows` from the grouped values, exactly as they would be on the server.
+# A family split by another message field adds the field to both PASS_KEY and `split_rows`.
+PASS_KEY = {"model": "$model", "endpoint": "$endpoint", "user": "$isCreatedByUser",
+            "unfinished": "$unfinished", "error": "$error", "types": "$content.type",
+            "finish": "$finish_reason", "tools": TOOL_PARTS}
+
+
+def message_pass(db: Any, match: Match,
+                 settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The messages of `match`, read once: (message rows, tool-call rows)."""
+    return split_rows(grouped(db.messages, match, PASS_KEY, settings.tenant_label),
+                      settings.tenant_label)
+
+
+def is_error(gid: Mapping[str, Any]) -> bool:
+    """IS_ERROR, from the grouped `error` and `content.type` values."""
+    types = gid.get("types")
+    return gid.get("error") is True or (isinstance(types, list) and "error" in types)
+
+
+def split_rows(rows: list[dict[str, Any]], tenant: bool) -> tuple[
+        list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pass's rows as the two shapes the counters read: by model, endpoint, role, error,
+    unfinished and finish reason (as `message_rows` groups them), and tool calls by name with
+    their failures."""
+    messages, tools = [], []
+    for row in rows:
+        gid, n = row["_id"], row["n"]
+        key = {"model": gid.get("model"), "endpoint": gid.get("endpoint"),
+               "user": gid.get("user") is True, "error": is_error(gid),
+               "unfinished": gid.get("unfinished") is True, "finish": gid.get("finish")}
+        if tenant:
+            key["tenant"] = gid.get("tenant")
+        messages.append({"_id": key, "n": n})
+        for name, failed in gid.get("tools") or ():
+            tool = {"name": name, "tenant": gid.get("tenant")} if tenant else {"name": name}
+            tools.append({"_id": tool, "n": n, "errors": n if failed is True else 0})
+    return messages, tools
+
+
+def count_messages(db: Any, rows: list[dict[str, Any]], counters: Counters) -> None:
+    """Message counters from rows grouped as `message_rows` groups them."""
     llms = AgentModels(db, ((model_label(r["_id"].get("model")), r["_id"].get("endpoint"))
                             for r in rows))
     for row in rows:
@@ -60,12 +104,6 @@ def count_messages(db: Any, match: Match, counters: Counters, settings: Settings
                 counters.add(cat.AGENT_MESSAGES_TOTAL, n, agent_id=raw_model, tenant=tenant)
 
 
-def ends_before(match: Match, seconds: float) -> bool:
-    """True for a first-count chunk whose documents are all older than `seconds`."""
-    upper = match.get("_id", {}).get("$lt") if isinstance(match.get("_id"), dict) else None
-    return isinstance(upper, ObjectId) and upper.generation_time.timestamp() <= seconds
-
-
 def latest_activity(db: Any, match: Match, clock: Clock) -> dict[str, float]:
     """Per user, the newest message time among the documents of `match`."""
     # A createdAt ahead of the run (a skewed clock, a bad document) must not hide the user's
@@ -75,6 +113,26 @@ def latest_activity(db: Any, match: Match, clock: Clock) -> dict[str, float]:
     latest: dict[str, float] = {}
     for row in grouped(db.messages, match, {"user": "$user"}, False,
                        {"last": {"$max": created}}):
+        user, when = row["_id"].get("user"), as_utc(row["last"])
+        if isinstance(user, ObjectId):
+            user = str(user)
+        if isinstance(user, str) and when is not None:
+            latest[user] = max(latest.get(user, 0.0), when.timestamp())
+    return latest
+
+
+def recent_activity(db: Any, clock: Clock) -> dict[str, float]:
+    """Per user, the newest message time of the last ACTIVITY_HORIZON (LibreChat's createdAt
+    index): after a first count, which reads the messages in one pass without their users, and
+    when the activity map was lost with the state. The range holds dates up to now only, so
+    `$max` needs no guard. Like the counters, it sees only documents with ObjectId ids up to
+    now."""
+    since = clock.now - timedelta(seconds=ACTIVITY_HORIZON)
+    match = {"createdAt": {"$gte": since, "$lte": clock.now},
+             "_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
+    latest: dict[str, float] = {}
+    for row in grouped(db.messages, match, {"user": "$user"}, False,
+                       {"last": {"$max": "$createdAt"}}):
         user, when = row["_id"].get("user"), as_utc(row["last"])
         if isinstance(user, ObjectId):
             user = str(user)
@@ -125,20 +183,26 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
                      settings: Settings, dims: Dimensions) -> list[Family]:
     """Messages, errors, tool calls and agents created, counted once each; unique users."""
     latest: dict[str, float] = {}
-    if "last_active" not in state and state.get("stream", {}).get("horizon") is not None:
+    stream = state.get("stream", {})
+    first_count = stream.get("horizon") is None
+    if "last_active" not in state and not first_count:
         # Counters restored from the last .prom: the activity map was lost with the state,
         # so it is read again from the last month of messages (LibreChat's createdAt index).
-        since = clock.now - timedelta(seconds=ACTIVITY_HORIZON)
-        latest = latest_activity(db, {"createdAt": {"$gte": since, "$lte": clock.now}}, clock)
+        latest = recent_activity(db, clock)
 
     def count_chunk(match: Match, counters: Counters) -> None:
-        count_messages(db, match, counters, settings)
-        count_tool_calls(db, match, counters, settings)
-        if not ends_before(match, clock.epoch - ACTIVITY_HORIZON):
+        messages, tools = message_pass(db, match, settings)
+        count_messages(db, messages, counters)
+        count_tool_calls(tools, counters)
+        if not first_count:  # a first count reads the activity once, when it is done
             for user, when in latest_activity(db, match, clock).items():
                 latest[user] = max(latest.get(user, 0.0), when)
 
     counters = count_new(db.messages, state, clock, settings, dims, count_chunk)
+    if first_count and counters is not None:
+        # The first count is done: the activity of the last month, read once.
+        for user, when in recent_activity(db, clock).items():
+            latest[user] = max(latest.get(user, 0.0), when)
     state["last_active"] = merged_activity(state.get("last_active", {}), latest, clock)
     if counters is None:
         return []
