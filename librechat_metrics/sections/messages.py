@@ -3,7 +3,7 @@ the unique-user windows kept from each user's last message time."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,9 +110,14 @@ def latest_activity(db: Any, match: Match, clock: Clock) -> dict[str, float]:
     # real activity; $max skips the nulls.
     created = {"$cond": [{"$and": [{"$eq": [{"$type": "$createdAt"}, "date"]},
                                    {"$lte": ["$createdAt", clock.now]}]}, "$createdAt", None]}
+    return last_times(grouped(db.messages, match, {"user": "$user"}, False,
+                              {"last": {"$max": created}}))
+
+
+def last_times(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """{user id: newest time} from rows grouped by user with a `last` date."""
     latest: dict[str, float] = {}
-    for row in grouped(db.messages, match, {"user": "$user"}, False,
-                       {"last": {"$max": created}}):
+    for row in rows:
         user, when = row["_id"].get("user"), as_utc(row["last"])
         if isinstance(user, ObjectId):
             user = str(user)
@@ -130,15 +135,8 @@ def recent_activity(db: Any, clock: Clock) -> dict[str, float]:
     since = clock.now - timedelta(seconds=ACTIVITY_HORIZON)
     match = {"createdAt": {"$gte": since, "$lte": clock.now},
              "_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
-    latest: dict[str, float] = {}
-    for row in grouped(db.messages, match, {"user": "$user"}, False,
-                       {"last": {"$max": "$createdAt"}}):
-        user, when = row["_id"].get("user"), as_utc(row["last"])
-        if isinstance(user, ObjectId):
-            user = str(user)
-        if isinstance(user, str) and when is not None:
-            latest[user] = max(latest.get(user, 0.0), when.timestamp())
-    return latest
+    return last_times(grouped(db.messages, match, {"user": "$user"}, False,
+                              {"last": {"$max": "$createdAt"}}))
 
 
 def merged_activity(last: Mapping[str, float], latest: Mapping[str, float],
