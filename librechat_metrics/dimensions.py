@@ -134,3 +134,13 @@ def retired_keys(rows: Iterable[tuple[str, ...]], uses: Iterable[tuple[tuple[int
     return [key for key in rows
             if any(joint_value(key, positions) in retired.get(dim.name, set())
                    for positions, dim in uses)]
+
+
+def remember_values(table: dict[str, dict[str, float]], spec: Spec, key: list[str],
+                    when: float) -> None:
+    """Give the dimension values of a counter's sample key a slot, met at `when`: counters
+    carried over from elsewhere (a migrated state, a restored .prom) keep their series."""
+    for group, dim in spec.dims:
+        joint = joint_value(tuple(key), tuple(spec.labels.index(label) for label in group))
+        if joint != OTHER:
+            table.setdefault(dim.name, {})[joint] = when

@@ -57,6 +57,9 @@ def model_label(value: Any) -> str:
     return AGENT_SUFFIX.sub("", text) if text.startswith("agent_") else text
 
 
+USD_PER_CREDIT = 1e-6  # LibreChat: 1,000,000 token credits = 1 USD
+
+
 def number(value: Any) -> float:
     """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
     if isinstance(value, Decimal128):

@@ -26,6 +26,7 @@ from .catalogue import (
     INPUT_TOKENS_PER_MODEL_TOTAL,
     TOKENS_TOTAL,
 )
+from .dimensions import remember_values
 from .labels import NONE, UNKNOWN
 
 RENAMED_FAMILIES = {"librechat_file_bytes_created_total": FILES_CREATED_BYTES_TOTAL.name}
@@ -65,16 +66,6 @@ def _v1_totals(name: str, totals: dict[str, float], source: str | None) -> dict[
     return migrated
 
 
-def _remember_values(table: dict[str, dict[str, float]], name: str, key: list[str],
-                     when: float) -> None:
-    spec = CATALOGUE[name]
-    for group, dim in spec.dims:
-        values = [key[spec.labels.index(label)] for label in group]
-        joint = values[0] if len(values) == 1 else json.dumps(values)
-        if joint != "other":
-            table.setdefault(dim.name, {})[joint] = when
-
-
 def v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
     when = float(state.get("last_success") or time.time())
     table: dict[str, dict[str, float]] = {}
@@ -90,7 +81,7 @@ def v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
                 continue
             counters[name] = _v1_totals(name, totals, source)
             for row in counters[name]:
-                _remember_values(table, name, json.loads(row), when)
+                remember_values(table, CATALOGUE[name], json.loads(row), when)
         if "counters" in section:
             section["counters"] = counters
         if "staged" in section:

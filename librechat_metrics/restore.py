@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from .catalogue import COUNTER, EXPORTER_CONFIG_INFO, EXPORTER_LAST_SUCCESS, TOKEN_SOURCE_INFO, Spec
-from .migrate import _remember_values
+from .dimensions import remember_values
 from .settings import Settings
 from .state import STATE_VERSION
 
@@ -83,7 +83,7 @@ def restored_section(specs: Iterable[Spec], samples: dict[str, Any], tenant: boo
                 raise NotRestorable(f"{spec.name} has labels {sorted(labels)}")
             key = [labels[n] for n in names]
             totals[json.dumps(key)] = value
-            _remember_values(table, spec.name, key, horizon)
+            remember_values(table, spec, key, horizon)
         counters[spec.name] = totals
     return {"counters": counters, "stream": {"horizon": math.floor(horizon), "seen": []}}
 

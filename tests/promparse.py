@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,3 +75,22 @@ def run_job(uri: str, database: str, workdir: Path, now: datetime, *,
     text = output.read_text(encoding="utf-8") if output.exists() else ""
     samples, types = parse(text)
     return JobRun(code, samples, types, text, output, state)
+
+
+def differences(actual: Samples, expected: Samples) -> list[str]:
+    """Label sets present on one side only, and values not equal up to float summing order."""
+    problems = []
+    for name in sorted(set(actual) | set(expected)):
+        got, want = actual.get(name, {}), expected.get(name, {})
+        for key in sorted(set(got) | set(want)):
+            if key not in got or key not in want:
+                problems.append(f"{name}{dict(key)}: job {got.get(key)!r}, expected "
+                                f"{want.get(key)!r}")
+            elif not math.isclose(got[key], want[key], rel_tol=1e-9, abs_tol=1e-9):
+                problems.append(f"{name}{dict(key)}: job {got[key]!r} != {want[key]!r}")
+    return problems
+
+
+def assert_same(actual: Samples, expected: Samples, what: str) -> None:
+    problems = differences(actual, expected)
+    assert not problems, f"{what}: {len(problems)} differences\n" + "\n".join(problems[:40])

@@ -21,7 +21,6 @@ Comparisons leave out the ``librechat_exporter_*`` self-metrics (timings, progre
 from __future__ import annotations
 
 import json
-import math
 import random
 import signal
 import subprocess
@@ -51,7 +50,7 @@ from tests.librechat_data import (
     make_transaction,
     make_user,
 )
-from tests.promparse import JobRun, Samples, parse, run_job
+from tests.promparse import JobRun, Samples, assert_same, parse, run_job
 
 # A Tuesday, mid-day (no day change during a test), and not on a whole second: horizons
 # (--now minus --lag) then fall inside a second, as they do in production.
@@ -99,25 +98,6 @@ def business(samples: Samples) -> Samples:
     """Every family but the job's self-metrics."""
     return {name: rows for name, rows in samples.items()
             if not name.startswith("librechat_exporter_")}
-
-
-def differences(actual: Samples, expected: Samples) -> list[str]:
-    """Label sets present on one side only, and values not equal up to float summing order."""
-    problems = []
-    for name in sorted(set(actual) | set(expected)):
-        got, want = actual.get(name, {}), expected.get(name, {})
-        for key in sorted(set(got) | set(want)):
-            if key not in got or key not in want:
-                problems.append(f"{name}{dict(key)}: job {got.get(key)!r}, expected "
-                                f"{want.get(key)!r}")
-            elif not math.isclose(got[key], want[key], rel_tol=1e-9, abs_tol=1e-9):
-                problems.append(f"{name}{dict(key)}: job {got[key]!r} != {want[key]!r}")
-    return problems
-
-
-def assert_same(actual: Samples, expected: Samples, what: str) -> None:
-    problems = differences(actual, expected)
-    assert not problems, f"{what}: {len(problems)} differences\n" + "\n".join(problems[:40])
 
 
 def progress(run: JobRun) -> dict[str, float]:

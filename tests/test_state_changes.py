@@ -45,7 +45,7 @@ from tests.librechat_data import (
     make_user,
     object_id_at,
 )
-from tests.promparse import JobRun, Samples, run_job
+from tests.promparse import JobRun, Samples, assert_same, run_job
 
 # Tuesday 12 May 2026, 11:00 UTC: no day change within a test unless it wants one.
 T0 = datetime(2026, 5, 12, 11, 0, 3, tzinfo=UTC)
@@ -68,23 +68,6 @@ def business(samples: Samples) -> Samples:
 
 def nonzero(rows: dict[Any, float]) -> dict[Any, float]:
     return {key: number for key, number in rows.items() if number}
-
-
-def differences(actual: Samples, expected: Samples) -> list[str]:
-    problems = []
-    for name in sorted(set(actual) | set(expected)):
-        got, want = actual.get(name, {}), expected.get(name, {})
-        for key in sorted(set(got) | set(want)):
-            if key not in got or key not in want:
-                problems.append(f"{name}{dict(key)}: {got.get(key)!r} vs {want.get(key)!r}")
-            elif not math.isclose(got[key], want[key], rel_tol=1e-9, abs_tol=1e-9):
-                problems.append(f"{name}{dict(key)}: {got[key]!r} != {want[key]!r}")
-    return problems
-
-
-def assert_same(actual: Samples, expected: Samples, what: str) -> None:
-    problems = differences(actual, expected)
-    assert not problems, f"{what}: {len(problems)} differences\n" + "\n".join(problems[:40])
 
 
 def only(samples: Samples, names: set[str] | tuple[str, ...]) -> Samples:

@@ -14,13 +14,11 @@ from typing import Any
 
 from .. import catalogue as cat
 from ..counters import Counters
-from ..labels import number
+from ..labels import USD_PER_CREDIT, number
 from ..queries import ROW_BATCH, Match, WholeCollection, absolute, grouped_rows
 from ..settings import Settings
 from .agents import AGENT_ID_PREFIX, agent_documents
 from .base import tenant_of
-
-USD_PER_CREDIT = 1e-6
 
 
 def conversation_agents(db: Any, conversation_ids: Iterable[str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from .. import catalogue as cat
 from ..clock import Clock
 from ..dimensions import Dimensions
 from ..families import Family
-from ..labels import OTHER, UNKNOWN, label_value, number
+from ..labels import UNKNOWN, label_value, number
 from ..queries import grouped
 from ..settings import Settings
 from .base import tenant_of
@@ -51,7 +51,7 @@ class AgentModels:
 
 def agent_info_family(db: Any, dims: Dimensions) -> Family:
     info = Family.of(cat.AGENT_INFO)
-    known = agent_documents(db, (a for a in dims.values(cat.AGENT) if a != OTHER))
+    known = agent_documents(db, dims.values(cat.AGENT))
     for agent_id in dims.values(cat.AGENT):
         agent = known.get(agent_id, {})
         info.set(1.0, agent_id=agent_id,

@@ -14,7 +14,7 @@ from ..settings import Settings
 from .agents import AgentModels
 from .base import tenant_of
 
-RATINGS = ("thumbsUp", "thumbsDown")
+RATINGS = dict(cat.FEEDBACK.closed)["rating"]  # thumbsUp, thumbsDown
 
 
 def feedback_families(db: Any, clock: Clock, state: dict[str, Any],

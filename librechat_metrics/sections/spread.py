@@ -12,14 +12,13 @@ from .. import catalogue as cat
 from ..clock import Clock, oid_at
 from ..dimensions import Dimensions
 from ..families import Family
-from ..labels import number
+from ..labels import USD_PER_CREDIT, number
 from ..queries import absolute, grouped
 from ..settings import Settings
 from .finished_days import touched_days
 
 PERCENTILES = ("50", "90", "99", "100")
 TOP_SHARES = (("1%", 0.01), ("10%", 0.10))
-USD_PER_CREDIT = 1e-6
 
 
 def nearest_rank(values: list[float], q: float) -> float:

@@ -12,15 +12,13 @@ from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
 from ..incremental import count_new
-from ..labels import UNKNOWN, label_value, model_label, number
+from ..labels import UNKNOWN, USD_PER_CREDIT, label_value, model_label, number
 from ..queries import Match, absolute, checked_sums, clean_abs, grouped, is_bson_number, is_number
 from ..settings import Settings
 from .agent_costs import count_agent_costs
 from .agents import AgentModels
 from .base import tenant_of
 from .messages import message_rows
-
-USD_PER_CREDIT = 1e-6  # LibreChat: 1,000,000 token credits = 1 USD
 
 TRANSACTION_KEY = {"model": "$model", "type": "$tokenType", "context": "$context"}
 

@@ -69,15 +69,16 @@ def session_families(db: Any, clock: Clock, state: dict[str, Any],
 
 def balance_families(db: Any, clock: Clock, state: dict[str, Any],
                      settings: Settings, dims: Dimensions) -> list[Family]:
-    """Token credits held now (balance mode), and users at or below zero."""
-    credits = bounded("$tokenCredits")
-    rows = grouped(db.balances, {}, {}, settings.tenant_label, {
-        "credits": {"$sum": credits},
-        "zero": {"$sum": {"$cond": [{"$lte": [credits, 0]}, 1, 0]}}})
+    """Token credits held now (balance mode), users by balance range and at or below zero,
+    credits held by running requests."""
+    # One pass: the totals are the sums over the ranges, and "at or below zero" is range 0.
+    rows = grouped(db.balances, {}, {"range": BALANCE_RANGE}, settings.tenant_label,
+                   {"credits": {"$sum": bounded("$tokenCredits")}})
     ranges = Family.of(cat.BALANCE_USERS_BY_RANGE, settings.tenant_label)
-    for row in grouped(db.balances, {}, {"range": BALANCE_RANGE}, settings.tenant_label):
+    for row in rows:
         ranges.inc(number(row["n"]), balance_usd=row["_id"]["range"],
                    tenant=tenant_of(row["_id"]))
+    at_zero = [row for row in rows if row["_id"]["range"] == cat.BALANCE_RANGES[0]]
     holds = grouped(db.balances, {"reservations": {"$type": "array"}}, {}, settings.tenant_label,
                     {"credits": {"$sum": bounded("$reservations.amount")}}, before=[
                         {"$unwind": "$reservations"},
@@ -86,4 +87,4 @@ def balance_families(db: Any, clock: Clock, state: dict[str, Any],
             tenant_total(cat.BALANCE_CREDITS_RESERVED, holds, settings, "credits"),
             tenant_total(cat.BALANCES, rows, settings),
             tenant_total(cat.BALANCE_CREDITS, rows, settings, "credits"),
-            tenant_total(cat.BALANCE_USERS_AT_ZERO, rows, settings, "zero")]
+            tenant_total(cat.BALANCE_USERS_AT_ZERO, at_zero, settings)]
