@@ -401,7 +401,10 @@ EXPORTER_RUN_TIMESTAMP = gauge("librechat_exporter_run_timestamp_seconds",
 EXPORTER_RUN_DURATION = gauge("librechat_exporter_run_duration_seconds",
                               "Wall time of the last run.", tenanted=False)
 EXPORTER_SECTION_DURATION = gauge("librechat_exporter_section_duration_seconds",
-                                  "Wall time of each section in the last run.", "section",
+                                  "Time each section took in the last run, without its waits "
+                                  "for the sections before it (a first count runs two at "
+                                  "a time).",
+                                  "section",
                                   tenanted=False)
 EXPORTER_ERRORS = gauge("librechat_exporter_errors",
                         "Errors of each section in the last run (a failed section's families "

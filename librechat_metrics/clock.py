@@ -1,5 +1,5 @@
-"""The run's clock: now, calendar windows in the configured timezone, ObjectId bounds, and the
-deadline a first count works against."""
+"""The run's clock: now, calendar windows in the configured timezone, ObjectId bounds, the
+deadline a first count works against, and what the sections of one run read for each other."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ class Clock:
     now: datetime  # aware, UTC
     tz: ZoneInfo
     deadline: float = math.inf  # time.monotonic() after which a first count pauses
+    # Reads two sections of the run need, done once (sections/recent.py); not part of the
+    # clock's value.
+    shared: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def epoch(self) -> float:
@@ -53,3 +56,4 @@ def as_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+

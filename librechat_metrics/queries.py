@@ -12,6 +12,12 @@ from bson.decimal128 import Decimal128
 Match = Mapping[str, Any]  # a MongoDB filter selecting documents to count
 
 NATURAL = {"$natural": 1}
+
+NOT_OBJECT_ID = {"$type": ["number", "string", "object", "binData", "bool", "date", "null",
+                           "timestamp", "minKey", "maxKey", "symbol", "javascript",
+                           "dbPointer"]}
+# An `_id` that is no ObjectId: `_id` holds any type but arrays, regexes and undefined. Written
+# as the other types (not `$not`), the `_id` index bounds it, so it reads only such documents.
 ROW_BATCH = 5_000
 
 
@@ -79,31 +85,13 @@ IS_ERROR = {"$or": [
 IS_USER = {"$eq": ["$isCreatedByUser", True]}
 
 
-# Raw sums checked by their extremes (issue 12). A guard on every document (`bounded`) costs as
-# much as reading the document; `$sum`, `$min` and `$max` of the raw field cost little. BSON
-# orders every non-number (and NaN, and the infinities) outside [-10^15, 10^15], and `$min` /
-# `$max` skip only missing and null, so a group whose extremes are finite numbers within that
-# range holds nothing but such numbers (or missing values, which count 0), and its raw `$sum`
-# is the guarded sum; of one sign throughout, |Σx| is Σ|x|. A group that is not so clean is
-# read again with the guard on every document.
-
-
-def checked_sums(fields: Mapping[str, str]) -> dict[str, Any]:
-    """`$sum`, `$min` and `$max` of each field path, unguarded; `clean_abs` reads them."""
-    out: dict[str, Any] = {}
-    for name, path in fields.items():
-        out[name] = {"$sum": path}
-        out[f"{name}_lo"] = {"$min": path}
-        out[f"{name}_hi"] = {"$max": path}
-    return out
-
-
 def is_bson_number(value: Any) -> bool:
     """An int, long, double or Decimal128 as pymongo decodes them (not a bool)."""
     return isinstance(value, (int, float, Decimal128)) and not isinstance(value, bool)
 
 
-def _finite(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A BSON number as a finite float; None for NaN, the infinities and non-numbers."""
     if not is_bson_number(value):
         return None
     if isinstance(value, Decimal128):
@@ -112,17 +100,3 @@ def _finite(value: Any) -> float | None:
         return float(decimal) if decimal.is_finite() else None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def clean_abs(row: Mapping[str, Any], name: str) -> float | None:
-    """Σ|x| of a `checked_sums` group when its extremes prove it clean (see above), else
-    None: the caller then reads the documents again with a guard on each."""
-    lo, hi = row.get(f"{name}_lo"), row.get(f"{name}_hi")
-    if lo is None and hi is None:
-        return 0.0  # every value missing or null
-    low, high, total = _finite(lo), _finite(hi), _finite(row.get(name))
-    if low is None or high is None or total is None:
-        return None
-    if low < -NUMBER_LIMIT or high > NUMBER_LIMIT or low < 0 < high:
-        return None
-    return abs(total)

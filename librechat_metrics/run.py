@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import json
 import logging
@@ -37,6 +38,7 @@ from .errors import (
 from .families import Family, capped
 from .labels import UNKNOWN, label_value
 from .logs import describe_error
+from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
 from .restore import NotRestorable, state_from_textfile
 from .sections.base import Section
 from .sections.conversations import LIBRECHAT_COLLECTIONS
@@ -85,43 +87,92 @@ def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
     return families, state
 
 
+@dataclasses.dataclass
+class SectionOutcome:
+    families: list[Family] | None  # None: skipped or failed
+    state: dict[str, Any] | None
+    seconds: float
+    failed: bool = False
+
+
 def first_count_pending(state: Mapping[str, Any]) -> bool:
     return any(isinstance(section, dict) and "backfill" in section.get("stream", {})
                for section in state.get("sections", {}).values())
 
 
+def first_count_due(state: Mapping[str, Any], sections: Iterable[Section]) -> bool:
+    """A counter section has not finished counting the stored documents (or never began)."""
+    kept = state.get("sections", {})
+    return any(section.counters and (kept.get(section.name) or {}).get(
+        "stream", {}).get("horizon") is None for section in sections)
+
+
 def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             sections: Iterable[Section] = SECTIONS) -> RunResult:
-    """Run every section; a failing one is reported and skipped, a lost database ends all."""
+    """Run every section; a failing one is reported and skipped, a lost database ends all.
+
+    While a first count is due, sections run two at a time (parallel.py); the result is the
+    same as one after the other."""
+    sections = list(sections)
     new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
                  "last_success": state.get("last_success"),
                  "server_version": state.get("server_version")}
     dims = Dimensions(copy.deepcopy(state.get("dimensions", {})), settings.label_limit,
                       settings.label_ttl * 86400, clock.epoch)
     result = RunResult([], new_state, True, {}, {})
-    for section in sections:
-        if section.refresh == "slow" and first_count_pending(new_state):
-            # A first count needs the run's budget; a timeout now would lose its progress.
-            # Stored-now gauges wait, their last values (if any) are not replayed.
-            result.errors[section.name] = 0
-            continue
-        started = time.monotonic()
+    outcomes: list[SectionOutcome | None] = [None] * len(sections)
+
+    def sections_so_far(index: int) -> dict[str, Any]:
+        """The state of every section: this run's for those before `index`, else the old."""
+        kept = dict(state.get("sections", {}))
+        for section, outcome in zip(sections[:index], outcomes, strict=False):
+            if outcome is not None and outcome.state is not None:
+                kept[section.name] = outcome.state
+        return kept
+
+    def task(turns: Turns, index: int) -> SectionOutcome:
+        section = sections[index]
+        if section.refresh == "slow":
+            turns.wait_for_earlier(index)  # whether a first count is still pending
+            if first_count_pending({"sections": sections_so_far(index)}):
+                # A first count needs the run's budget; a timeout now would lose its progress.
+                # Stored-now gauges wait, their last values (if any) are not replayed.
+                return SectionOutcome(None, None, 0.0)
+        started, waited = time.monotonic(), turns.waited[index]
+
+        def seconds() -> float:
+            """The section's own time: waiting for the sections before it is not its cost."""
+            return time.monotonic() - started - (turns.waited[index] - waited)
+
         try:
             families, section_state = run_section(
                 section, db, clock, state.get("sections", {}).get(section.name, {}), settings,
-                dims)
+                InTurn(dims, turns, index))
         except Exception as exc:
             # One bad query or one document the code did not foresee must not cost the other
             # sections their numbers; a lost database ends the run instead.
             if is_fatal(exc):
                 raise
             log.error("section %s failed: %s", section.name, describe_error(exc))
-            result.errors[section.name] = 1
+            outcome = SectionOutcome(None, None, seconds(), failed=True)
         else:
-            result.families.extend(families)
-            new_state["sections"][section.name] = section_state
-            result.errors[section.name] = 0
-        result.durations[section.name] = time.monotonic() - started
+            outcome = SectionOutcome(families, section_state, seconds())
+        outcomes[index] = outcome
+        return outcome
+
+    workers = WORKERS if first_count_due(state, sections) else 1
+    for section, outcome in zip(sections, run_in_order(
+            [task] * len(sections), workers), strict=True):
+        if isinstance(outcome, Failed):
+            raise outcome.error
+        result.errors[section.name] = 1 if outcome.failed else 0
+        if outcome.state is not None:
+            new_state["sections"][section.name] = outcome.state
+        if outcome.families is not None:
+            result.families.extend(outcome.families)
+            result.durations[section.name] = outcome.seconds
+        elif outcome.failed:
+            result.durations[section.name] = outcome.seconds
     forget_retired(result.families, new_state["sections"], dims.expire())
     new_state["dimensions"] = dims.table
     tenants: list[str] = []

@@ -387,7 +387,10 @@ def test_user_without_read_on_transactions(auth_mongod: Mongod, tmp_path: Path,
     business = {n: r for n, r in samples.items() if not n.startswith("librechat_exporter_")}
     expected = {n: r for n, r in reference.items() if not n.startswith("librechat_exporter_")}
     left_out = set(expected) - set(business)
-    assert all(TOKEN_FAMILY.search(name) for name in left_out), left_out
+    # Within --lag after midnight the spread of yesterday is read again, transactions too:
+    # then its families are left out as well (and it is among the failed sections).
+    spread = {n for n in left_out if n.endswith("_yesterday")} if "spread" in failed else set()
+    assert all(TOKEN_FAMILY.search(name) for name in left_out - spread), left_out
     assert {"librechat_input_tokens_total", "librechat_tokens_total", "librechat_cost_usd_total",
             "librechat_input_tokens_5m", "librechat_token_source_info"} <= left_out
     assert sorted(set(business) - set(expected)) == []

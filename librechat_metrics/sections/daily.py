@@ -9,60 +9,22 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from bson import ObjectId
-
 from .. import catalogue as cat
 from ..clock import Clock
 from ..dimensions import Dimensions
 from ..families import Family
-from ..labels import model_label, number
-from ..queries import grouped
 from ..settings import Settings
-from .agents import AgentModels
 from .finished_days import touched_days
-
-
-def day_summary(db: Any, clock: Clock, day: date) -> dict[str, Any]:
-    """One complete local day: distinct users, messages sent per user, assistant messages per
-    model. Kept in the state: a finished day does not change, so it is read once.
-
-    One query reads each message of the day once (by user, role, model and endpoint); the
-    roles are told apart here. One query per day rather than one pipeline over all N days:
-    the day of each message would be an expression evaluated per document, and on MongoDB 6
-    that single pipeline took 1.6-3 s at 1M messages against 1.2 s for the 30 day queries."""
-    match = {"createdAt": {"$gte": clock.day_start(day),
-                           "$lt": clock.day_start(day + timedelta(days=1))}}
-    rows = grouped(db.messages, match, {"user": "$user", "by_user": "$isCreatedByUser",
-                                        "model": "$model", "endpoint": "$endpoint"}, False)
-    sent_by: dict[Any, float] = {}
-    assistant: list[tuple[str, Any, float]] = []
-    for row in rows:
-        gid, n = row["_id"], number(row["n"])
-        user, by_user = gid.get("user"), gid.get("by_user") is True  # IS_USER
-        if isinstance(user, (str, ObjectId)):
-            sent_by[user] = sent_by.get(user, 0.0) + (n if by_user else 0.0)
-        if not by_user:
-            assistant.append((model_label(gid.get("model")), gid.get("endpoint"), n))
-    sent: dict[str, int] = {}
-    for count in sent_by.values():
-        if count:
-            key = str(int(count))
-            sent[key] = sent.get(key, 0) + 1
-    llms = AgentModels(db, ((model, endpoint) for model, endpoint, _ in assistant))
-    models: dict[str, float] = {}
-    for model, endpoint, n in assistant:
-        label = llms.model(model, endpoint)
-        models[label] = models.get(label, 0.0) + n
-    return {"users": len(sent_by), "sent": sent, "models": models}
+from .recent import shared_day
 
 
 def daily_families(db: Any, clock: Clock, state: dict[str, Any],
                    settings: Settings, dims: Dimensions) -> list[Family]:
     """Yesterday, average and population stddev over the last N complete local days.
 
-    Each day is summarised once, newest first, while the run's budget lasts; the families
-    appear once every day of the window is summarised (a first run on a large database takes
-    a few runs). Only counts are kept, no user ids.
+    Each day is summarised once (sections/recent.py), newest first, while the run's budget
+    lasts; the families appear once every day of the window is summarised (a first run on a
+    large database takes a few runs). Only counts are kept, no user ids.
     """
     if state.get("timezone") != settings.timezone:
         state.update(timezone=settings.timezone, days={})
@@ -75,7 +37,7 @@ def daily_families(db: Any, clock: Clock, state: dict[str, Any],
                               if d in window and d not in touched}
     for day in reversed(window):
         if day not in cached and clock.has_time():
-            cached[day] = day_summary(db, clock, date.fromisoformat(day))
+            cached[day] = shared_day(db, clock, date.fromisoformat(day)).day.summary(db)
     state["days"] = cached
     state["progress"] = len(cached) / len(window)
     state["checked"] = clock.epoch

@@ -10,19 +10,19 @@ from typing import Any
 from bson import ObjectId
 
 from .. import catalogue as cat
-from ..clock import Clock, as_utc, oid_at
+from ..clock import Clock, as_utc
 from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
 from ..incremental import count_new
 from ..labels import label_value, model_label, number
-from ..queries import IS_ERROR, IS_USER, Match, bounded, grouped
+from ..queries import IS_ERROR, IS_USER, Match, WholeCollection, bounded, grouped
 from ..settings import Settings
 from .agents import AgentModels, is_agent_message
 from .base import tenant_of
+from .feedback import PASSED
+from .recent import ACTIVITY_HORIZON, recent_last
 from .tools import TOOL_PARTS, count_tool_calls
-
-ACTIVITY_HORIZON = 32 * 86400  # seconds: the longest unique-user window, 30 days or a month
 
 
 def message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
@@ -43,13 +43,34 @@ def message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, An
 PASS_KEY = {"model": "$model", "endpoint": "$endpoint", "user": "$isCreatedByUser",
             "unfinished": "$unfinished", "error": "$error", "types": "$content.type",
             "finish": "$finish_reason", "tools": TOOL_PARTS}
+FIRST_PASS_KEY = {**PASS_KEY, "rating": "$feedback.rating", "tag": "$feedback.tag"}
+# A first count's pass also yields the feedback gauge's rows (feedback.PASSED).
 
 
-def message_pass(db: Any, match: Match,
-                 settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The messages of `match`, read once: (message rows, tool-call rows)."""
-    return split_rows(grouped(db.messages, match, PASS_KEY, settings.tenant_label),
-                      settings.tenant_label)
+def message_pass(db: Any, match: Match, settings: Settings,
+                 clock: Clock) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The messages of `match`, read once: (message rows, tool-call rows). A first count's
+    one pass leaves the rated messages' rows for the feedback gauge (feedback.PASSED)."""
+    whole = isinstance(match, WholeCollection)
+    rows = grouped(db.messages, match, FIRST_PASS_KEY if whole else PASS_KEY,
+                   settings.tenant_label)
+    if whole:
+        clock.shared[PASSED] = (match["_id"]["$lt"], rated(rows, settings.tenant_label))
+    return split_rows(rows, settings.tenant_label)
+
+
+def rated(rows: list[dict[str, Any]], tenant: bool) -> list[dict[str, Any]]:
+    """The pass's rows of rated messages, in the feedback gauge's shape (feedback.KEY)."""
+    out = []
+    for row in rows:
+        gid = row["_id"]
+        if gid.get("rating") is None:
+            continue
+        key = {name: gid.get(name) for name in ("rating", "model", "endpoint", "tag")}
+        if tenant:
+            key["tenant"] = gid.get("tenant")
+        out.append({"_id": key, "n": row["n"]})
+    return out
 
 
 def is_error(gid: Mapping[str, Any]) -> bool:
@@ -129,14 +150,9 @@ def last_times(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 def recent_activity(db: Any, clock: Clock) -> dict[str, float]:
     """Per user, the newest message time of the last ACTIVITY_HORIZON (LibreChat's createdAt
     index): after a first count, which reads the messages in one pass without their users, and
-    when the activity map was lost with the state. The range holds dates up to now only, so
-    `$max` needs no guard. Like the counters, it sees only documents with ObjectId ids up to
-    now."""
-    since = clock.now - timedelta(seconds=ACTIVITY_HORIZON)
-    match = {"createdAt": {"$gte": since, "$lte": clock.now},
-             "_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
-    return last_times(grouped(db.messages, match, {"user": "$user"}, False,
-                              {"last": {"$max": "$createdAt"}}))
+    when the activity map was lost with the state. A day at a time, the same reads as the
+    daily statistics' (sections/recent.py), so a first run reads those weeks once."""
+    return recent_last(db, clock)
 
 
 def merged_activity(last: Mapping[str, float], latest: Mapping[str, float],
@@ -189,7 +205,7 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
         latest = recent_activity(db, clock)
 
     def count_chunk(match: Match, counters: Counters) -> None:
-        messages, tools = message_pass(db, match, settings)
+        messages, tools = message_pass(db, match, settings, clock)
         count_messages(db, messages, counters)
         count_tool_calls(tools, counters)
         if not first_count:  # a first count reads the activity once, when it is done

@@ -1,0 +1,148 @@
+"""The messages of recent local days, by user: the daily statistics' summaries and each user's
+newest message time, from one read per day.
+
+A first count needs both: the daily statistics summarise the last N finished days, and the
+unique-user gauges need every user's last message of the last month. Each local day is read
+once (LibreChat's `createdAt` index) with its messages grouped by user, role, model and
+endpoint and the newest `createdAt` of each group; a run that needs a day in two sections
+reads it once, the other takes it from the run's clock (`Clock.shared`). One query per day
+rather than one over all days: the local day of each message would be an expression on every
+document, which measured slower (issue 12).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from ..clock import Clock, as_utc, oid_at
+from ..labels import model_label, number
+from ..queries import NOT_OBJECT_ID, grouped
+from .agents import AgentModels
+
+ACTIVITY_HORIZON = 32 * 86400  # seconds: the longest unique-user window, 30 days or a month
+
+
+@dataclasses.dataclass
+class Day:
+    """One local day: distinct users, users by messages sent, the assistant's messages as
+    (model, endpoint, count) rows (an endpoint may be any BSON value, so no dict key)."""
+
+    users: int = 0
+    sent: dict[str, int] = dataclasses.field(default_factory=dict)
+    assistant: list[tuple[str, Any, float]] = dataclasses.field(default_factory=list)
+
+    def summary(self, db: Any) -> dict[str, Any]:
+        """The daily section's stored summary: counts only, no user ids."""
+        llms = AgentModels(db, ((model, endpoint) for model, endpoint, _ in self.assistant))
+        models: dict[str, float] = {}
+        for model, endpoint, n in self.assistant:
+            label = llms.model(model, endpoint)
+            models[label] = models.get(label, 0.0) + n
+        return {"users": self.users, "sent": dict(self.sent), "models": models}
+
+
+@dataclasses.dataclass
+class DayRead:
+    day: Day
+    last: dict[str, float]  # user id: newest message time of the day (up to now)
+
+
+def read_day(db: Any, clock: Clock, day: date) -> DayRead:
+    """One local day's messages (today's up to now), grouped by user, role, model, endpoint."""
+    start = clock.day_start(day)
+    end = min(clock.day_start(day + timedelta(days=1)), clock.now + timedelta(milliseconds=1))
+    rows = grouped(db.messages, {"createdAt": {"$gte": start, "$lt": end}},
+                   {"user": "$user", "by_user": "$isCreatedByUser", "model": "$model",
+                    "endpoint": "$endpoint"}, False, {"last": {"$max": "$createdAt"}})
+    summary, newest = Day(), {}
+    sent_by: dict[Any, float] = {}
+    labels = ModelLabels()
+    for row in rows:
+        gid, n = row["_id"], number(row["n"])
+        user, by_user = gid.get("user"), gid.get("by_user") is True  # IS_USER
+        if isinstance(user, (str, ObjectId)):
+            sent_by[user] = sent_by.get(user, 0.0) + (n if by_user else 0.0)
+            when = row.get("last")
+            if isinstance(when, datetime):  # the range holds dates only
+                key = str(user)
+                newest[key] = max(newest.get(key, when), when)
+        if not by_user:
+            summary.assistant.append((labels(gid.get("model")), gid.get("endpoint"), n))
+    summary.users = len(sent_by)
+    for count in sent_by.values():
+        if count:
+            summary.sent[str(int(count))] = summary.sent.get(str(int(count)), 0) + 1
+    return DayRead(summary, {user: utc.timestamp() for user, when in newest.items()
+                             if (utc := as_utc(when)) is not None})
+
+
+class ModelLabels:
+    """model_label, once per distinct model value of a day's rows."""
+
+    def __init__(self) -> None:
+        self.known: dict[Any, str] = {}
+
+    def __call__(self, model: Any) -> str:
+        if not isinstance(model, str | None):
+            return model_label(model)  # a hostile document: no cache key
+        if model not in self.known:
+            self.known[model] = model_label(model)
+        return self.known[model]
+
+
+_reading = threading.Lock()
+
+
+def shared_day(db: Any, clock: Clock, day: date) -> DayRead:
+    """`read_day` once per run: the daily statistics and a first count's unique users both
+    ask for the days of the last month."""
+    with _reading:
+        if ("day", day) not in clock.shared:
+            clock.shared["day", day] = read_day(db, clock, day)
+        return clock.shared["day", day]  # type: ignore[no-any-return]
+
+
+def activity_days(clock: Clock) -> Iterable[date]:
+    """The local days from the one ACTIVITY_HORIZON ago up to today, newest first."""
+    first = (clock.now - timedelta(seconds=ACTIVITY_HORIZON)).astimezone(clock.tz).date()
+    day = clock.today()
+    while day >= first:
+        yield day
+        day -= timedelta(days=1)
+
+
+def recent_last(db: Any, clock: Clock) -> dict[str, float]:
+    """Per user, the newest message time of the days of the last ACTIVITY_HORIZON.
+
+    Like the counters, activity sees only messages with ObjectId ids up to now (README); the
+    days' reads see every message. Messages with other ids are rare (LibreChat never writes
+    them), so they are looked for through the `_id` index, and only their users' last times
+    are read again without them."""
+    latest: dict[str, float] = {}
+    days = list(activity_days(clock))
+    for day in days:
+        for user, when in shared_day(db, clock, day).last.items():
+            latest[user] = max(latest.get(user, 0.0), when)
+    span = {"createdAt": {"$gte": clock.day_start(days[-1]), "$lte": clock.now}}
+    counted = {"_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
+    others = db.messages.find(
+        {**span, "$or": [{"_id": NOT_OBJECT_ID}, {"_id": {"$gte": oid_at(clock.epoch)}}]},
+        {"user": 1}, hint=[("_id", 1)])
+    odd = list({doc.get("user") for doc in others if isinstance(doc.get("user"), str | ObjectId)})
+    if odd:
+        for user in odd:
+            latest.pop(str(user), None)
+        rows = grouped(db.messages, {**span, **counted, "user": {"$in": odd}}, {"user": "$user"},
+                       False, {"last": {"$max": "$createdAt"}})
+        for row in rows:
+            when = as_utc(row.get("last"))
+            if when is not None:
+                user = str(row["_id"].get("user"))
+                latest[user] = max(latest.get(user, 0.0), when.timestamp())
+    return latest
