@@ -19,6 +19,8 @@ class Clock:
     now: datetime  # aware, UTC
     tz: ZoneInfo
     deadline: float = math.inf  # time.monotonic() after which a first count pauses
+    # Sections reading at once (run.collect): a first count plans its passes for its share.
+    concurrency: int = 1
     # Reads two sections of the run need, done once (sections/recent.py); not part of the
     # clock's value.
     shared: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)

@@ -114,6 +114,8 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
     While a first count is due, sections run two at a time (parallel.py); the result is the
     same as one after the other."""
     sections = list(sections)
+    workers = WORKERS if first_count_due(state, sections) else 1
+    clock = dataclasses.replace(clock, concurrency=workers)
     new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
                  "last_success": state.get("last_success"),
                  "server_version": state.get("server_version")}
@@ -160,7 +162,6 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
         outcomes[index] = outcome
         return outcome
 
-    workers = WORKERS if first_count_due(state, sections) else 1
     for section, outcome in zip(sections, run_in_order(
             [task] * len(sections), workers), strict=True):
         if isinstance(outcome, Failed):

@@ -37,7 +37,7 @@ def daily_families(db: Any, clock: Clock, state: dict[str, Any],
                               if d in window and d not in touched}
     for day in reversed(window):
         if day not in cached and clock.has_time():
-            cached[day] = shared_day(db, clock, date.fromisoformat(day)).day.summary(db)
+            cached[day] = shared_day(db, clock, date.fromisoformat(day)).summary(db)
     state["days"] = cached
     state["progress"] = len(cached) / len(window)
     state["checked"] = clock.epoch

@@ -30,18 +30,22 @@ ACTIVITY_HORIZON = 32 * 86400  # seconds: the longest unique-user window, 30 day
 
 @dataclasses.dataclass
 class Day:
-    """One local day: distinct users, users by messages sent, the assistant's messages as
-    (model, endpoint, count) rows (an endpoint may be any BSON value, so no dict key)."""
+    """One local day: distinct users, users by messages sent, the assistant's messages by
+    (model label, endpoint); an endpoint that is no string (never "agents") is kept as None."""
 
     users: int = 0
     sent: dict[str, int] = dataclasses.field(default_factory=dict)
-    assistant: list[tuple[str, Any, float]] = dataclasses.field(default_factory=list)
+    assistant: dict[tuple[str, str | None], float] = dataclasses.field(default_factory=dict)
+
+    def add_assistant(self, model: str, endpoint: Any, n: float) -> None:
+        key = (model, endpoint if isinstance(endpoint, str) else None)
+        self.assistant[key] = self.assistant.get(key, 0.0) + n
 
     def summary(self, db: Any) -> dict[str, Any]:
         """The daily section's stored summary: counts only, no user ids."""
-        llms = AgentModels(db, ((model, endpoint) for model, endpoint, _ in self.assistant))
+        llms = AgentModels(db, self.assistant)
         models: dict[str, float] = {}
-        for model, endpoint, n in self.assistant:
+        for (model, endpoint), n in self.assistant.items():
             label = llms.model(model, endpoint)
             models[label] = models.get(label, 0.0) + n
         return {"users": self.users, "sent": dict(self.sent), "models": models}
@@ -73,7 +77,7 @@ def read_day(db: Any, clock: Clock, day: date) -> DayRead:
                 key = str(user)
                 newest[key] = max(newest.get(key, when), when)
         if not by_user:
-            summary.assistant.append((labels(gid.get("model")), gid.get("endpoint"), n))
+            summary.add_assistant(labels(gid.get("model")), gid.get("endpoint"), n)
     summary.users = len(sent_by)
     for count in sent_by.values():
         if count:
@@ -99,12 +103,21 @@ class ModelLabels:
 _reading = threading.Lock()
 
 
-def shared_day(db: Any, clock: Clock, day: date) -> DayRead:
+LAST = "newest message time per user of the days read"
+
+
+def shared_day(db: Any, clock: Clock, day: date) -> Day:
     """`read_day` once per run: the daily statistics and a first count's unique users both
-    ask for the days of the last month."""
+    ask for the days of the last month. The run keeps each day's counts and one map of the
+    users' newest times over every day read (`Clock.shared[LAST]`): a map per day would hold
+    a month of user ids."""
     with _reading:
         if ("day", day) not in clock.shared:
-            clock.shared["day", day] = read_day(db, clock, day)
+            read = read_day(db, clock, day)
+            latest = clock.shared.setdefault(LAST, {})
+            for user, when in read.last.items():
+                latest[user] = max(latest.get(user, 0.0), when)
+            clock.shared["day", day] = read.day
         return clock.shared["day", day]  # type: ignore[no-any-return]
 
 
@@ -124,11 +137,10 @@ def recent_last(db: Any, clock: Clock) -> dict[str, float]:
     days' reads see every message. Messages with other ids are rare (LibreChat never writes
     them), so they are looked for through the `_id` index, and only their users' last times
     are read again without them."""
-    latest: dict[str, float] = {}
     days = list(activity_days(clock))
     for day in days:
-        for user, when in shared_day(db, clock, day).last.items():
-            latest[user] = max(latest.get(user, 0.0), when)
+        shared_day(db, clock, day)
+    latest = dict(clock.shared.get(LAST, {}))
     span = {"createdAt": {"$gte": clock.day_start(days[-1]), "$lte": clock.now}}
     counted = {"_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
     others = db.messages.find(
