@@ -18,7 +18,7 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from .clock import Clock, oid_at
 from .counters import Counters
@@ -75,13 +75,40 @@ def _backfill(coll: Any, stream: dict[str, Any], clock: Clock,
     job = stream["backfill"]
     if job["cursor"] is None and job.get("mode") != "chunks":
         docs = coll.estimated_document_count()
-        if docs <= BACKFILL_CHUNK * PASS_CHUNKS and docs / pass_rate(clock) <= (
-                timeout * BACKFILL_SHARE * 0.8):
+        if fits_one_pass(docs, pass_rate(clock), timeout):
             yield from _one_pass(coll, stream, clock, docs)
             return
         job["mode"] = "chunks"
     size = max(1, min(BACKFILL_CHUNK, int(pass_rate(clock) * timeout * BACKFILL_SHARE / 4)))
     yield from _chunks(coll, stream, clock, size)
+
+
+def fits_one_pass(docs: int, rate: float, timeout: float) -> bool:
+    """A first count of `docs` documents is one pass (else `_id` chunks)."""
+    return docs <= BACKFILL_CHUNK * PASS_CHUNKS and docs / rate <= timeout * BACKFILL_SHARE * 0.8
+
+
+COUNTED = ("messages", "transactions", "conversations", "files", "users")
+# The collections first counts read (sections messages, tokens, conversations, files and
+# registrations).
+
+
+def passes_fit_side_by_side(db: Any, timeout: float, workers: int) -> bool:
+    """Every counted collection is one pass even at its share of the server with `workers`
+    sections reading at once. Only then do a first count's sections run side by side: chunks
+    are sized for a whole server, and a chunk that takes twice its time could overrun the run."""
+    return all(fits_one_pass(stored(db[name]), PASS_RATE / workers, timeout) for name in COUNTED)
+
+
+def stored(coll: Any) -> int:
+    """The collection's document count from its metadata; 0 for one this user may not read
+    (its section fails by itself, with the reason)."""
+    try:
+        return int(coll.estimated_document_count())
+    except OperationFailure as exc:
+        if getattr(exc, "timeout", False):
+            raise
+        return 0
 
 
 def pass_rate(clock: Clock) -> float:

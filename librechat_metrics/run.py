@@ -36,6 +36,7 @@ from .errors import (
     LockUnavailable,
 )
 from .families import Family, capped
+from .incremental import passes_fit_side_by_side
 from .labels import UNKNOWN, label_value
 from .logs import describe_error
 from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
@@ -111,10 +112,11 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             sections: Iterable[Section] = SECTIONS) -> RunResult:
     """Run every section; a failing one is reported and skipped, a lost database ends all.
 
-    While a first count is due, sections run two at a time (parallel.py); the result is the
-    same as one after the other."""
+    While a first count is due that is one pass per collection, sections run two at a time
+    (parallel.py); the result is the same as one after the other."""
     sections = list(sections)
-    workers = WORKERS if first_count_due(state, sections) else 1
+    workers = WORKERS if first_count_due(state, sections) and passes_fit_side_by_side(
+        db, settings.timeout, WORKERS) else 1
     clock = dataclasses.replace(clock, concurrency=workers)
     new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
                  "last_success": state.get("last_success"),

@@ -190,3 +190,21 @@ def test_a_failure_stops_the_tasks_not_started() -> None:
         # rest never ran and hold the failure.
         assert len(ran) <= 3
         assert all(isinstance(results[i], parallel.Failed) for i in range(6) if i not in ran)
+
+
+def test_sections_go_side_by_side_only_when_every_first_count_is_one_pass(
+        mongod: Any, db: Database[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A chunked first count keeps one section after the other: its chunks are sized for the
+    # whole server, and one taking twice its time could overrun the run.
+    from librechat_metrics import incremental
+
+    generate(db, GenOptions(seed=15, now=NOW, users=10))
+    assert incremental.passes_fit_side_by_side(db, 40.0, 2)
+    messages = db.messages.estimated_document_count()
+    monkeypatch.setattr(incremental, "BACKFILL_CHUNK", messages // incremental.PASS_CHUNKS - 1)
+    assert not incremental.passes_fit_side_by_side(db, 40.0, 2)
+    assert incremental.fits_one_pass(messages, incremental.PASS_RATE, 40.0) is False
+    monkeypatch.undo()
+    # The budget: 16 s of a 40 s --timeout at 200,000 documents a second side by side.
+    assert incremental.fits_one_pass(3_200_000, incremental.PASS_RATE / 2, 40.0)
+    assert not incremental.fits_one_pass(3_300_000, incremental.PASS_RATE / 2, 40.0)
