@@ -15,7 +15,7 @@ from ..dimensions import Dimensions
 from ..families import Family
 from ..settings import Settings
 from .finished_days import touched_days
-from .recent import shared_day
+from .recent import shared_day, was_read
 
 
 def daily_families(db: Any, clock: Clock, state: dict[str, Any],
@@ -36,8 +36,10 @@ def daily_families(db: Any, clock: Clock, state: dict[str, Any],
     cached: dict[str, Any] = {d: v for d, v in state.get("days", {}).items()
                               if d in window and d not in touched}
     for day in reversed(window):
-        if day not in cached and clock.has_time():
-            cached[day] = shared_day(db, clock, date.fromisoformat(day)).summary(db)
+        when = date.fromisoformat(day)
+        # A day this run has read already (the unique users of a first count) costs nothing.
+        if day not in cached and (clock.has_time() or was_read(clock, when)):
+            cached[day] = shared_day(db, clock, when).summary(db)
     state["days"] = cached
     state["progress"] = len(cached) / len(window)
     state["checked"] = clock.epoch

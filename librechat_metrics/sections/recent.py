@@ -121,6 +121,10 @@ def shared_day(db: Any, clock: Clock, day: date) -> Day:
         return clock.shared["day", day]  # type: ignore[no-any-return]
 
 
+def was_read(clock: Clock, day: date) -> bool:
+    return ("day", day) in clock.shared
+
+
 def activity_days(clock: Clock) -> Iterable[date]:
     """The local days from the one ACTIVITY_HORIZON ago up to today, newest first."""
     first = (clock.now - timedelta(seconds=ACTIVITY_HORIZON)).astimezone(clock.tz).date()
