@@ -126,7 +126,7 @@ def was_read(clock: Clock, day: date) -> bool:
 
 
 def activity_days(clock: Clock) -> Iterable[date]:
-    """The local days from the one ACTIVITY_HORIZON ago up to today, newest first."""
+    """The local days from ACTIVITY_HORIZON ago up to today, newest first."""
     first = (clock.now - timedelta(seconds=ACTIVITY_HORIZON)).astimezone(clock.tz).date()
     day = clock.today()
     while day >= first:
@@ -144,7 +144,8 @@ def recent_last(db: Any, clock: Clock) -> dict[str, float]:
     days = list(activity_days(clock))
     for day in days:
         shared_day(db, clock, day)
-    latest = dict(clock.shared.get(LAST, {}))
+    with _reading:  # the daily statistics may be reading a day beside this section
+        latest = dict(clock.shared.get(LAST, {}))
     span = {"createdAt": {"$gte": clock.day_start(days[-1]), "$lte": clock.now}}
     counted = {"_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
     others = db.messages.find(
