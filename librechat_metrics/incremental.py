@@ -73,13 +73,14 @@ def new_documents(coll: Any, stream: dict[str, Any], clock: Clock,
 def _backfill(coll: Any, stream: dict[str, Any], clock: Clock,
               timeout: float) -> Iterator[Match]:
     job = stream["backfill"]
+    rate = share_of(clock.concurrency)
     if job["cursor"] is None and job.get("mode") != "chunks":
         docs = coll.estimated_document_count()
-        if fits_one_pass(docs, pass_rate(clock), timeout):
+        if fits_one_pass(docs, rate, timeout):
             yield from _one_pass(coll, stream, clock, docs)
             return
         job["mode"] = "chunks"
-    size = max(1, min(BACKFILL_CHUNK, int(pass_rate(clock) * timeout * BACKFILL_SHARE / 4)))
+    size = max(1, min(BACKFILL_CHUNK, int(rate * timeout * BACKFILL_SHARE / 4)))
     yield from _chunks(coll, stream, clock, size)
 
 
@@ -97,7 +98,7 @@ def passes_fit_side_by_side(db: Any, timeout: float, workers: int) -> bool:
     """Every counted collection is one pass even at its share of the server with `workers`
     sections reading at once. Only then do a first count's sections run side by side: chunks
     are sized for a whole server, and a chunk that takes twice its time could overrun the run."""
-    return all(fits_one_pass(stored(db[name]), PASS_RATE / workers, timeout) for name in COUNTED)
+    return all(fits_one_pass(stored(db[name]), share_of(workers), timeout) for name in COUNTED)
 
 
 def stored(coll: Any) -> int:
@@ -111,16 +112,16 @@ def stored(coll: Any) -> int:
         return 0
 
 
-def pass_rate(clock: Clock) -> float:
+def share_of(concurrency: int) -> float:
     """Documents a second one pass reads: PASS_RATE, shared by the sections reading at once
     (two passes side by side each take about twice as long)."""
-    return PASS_RATE / max(clock.concurrency, 1)
+    return PASS_RATE / max(concurrency, 1)
 
 
 def _one_pass(coll: Any, stream: dict[str, Any], clock: Clock, docs: int) -> Iterator[Match]:
     """Every document below the target in one aggregation, read in natural order."""
     job = stream["backfill"]
-    if not clock.has_time() or docs / pass_rate(clock) > remaining(clock):
+    if not clock.has_time() or docs / share_of(clock.concurrency) > remaining(clock):
         log.info("%s: the first count of %d documents waits for the next run", coll.name, docs)
         return
     yield WholeCollection({"_id": {"$gte": oid_at(0), "$lt": oid_at(job["target"])}})

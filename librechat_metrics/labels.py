@@ -60,13 +60,26 @@ def model_label(value: Any) -> str:
 USD_PER_CREDIT = 1e-6  # LibreChat: 1,000,000 token credits = 1 USD
 
 
-def number(value: Any) -> float:
-    """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
+def is_bson_number(value: Any) -> bool:
+    """An int, long, double or Decimal128 as pymongo decodes them (not a bool)."""
+    return isinstance(value, (int, float, Decimal128)) and not isinstance(value, bool)
+
+
+def finite_number(value: Any) -> float | None:
+    """A BSON number as a finite float; None for NaN, the infinities and non-numbers."""
+    if not is_bson_number(value):
+        return None
     if isinstance(value, Decimal128):
         decimal = value.to_decimal()
-        if not decimal.is_finite():  # float() raises on a signalling NaN
-            return 0.0
-        value = float(decimal)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0.0
-    return float(value) if math.isfinite(value) else 0.0
+        # A signalling NaN raises on float(); it is no finite number either way.
+        if not decimal.is_finite():
+            return None
+        value = decimal  # 1E+6144 is finite, its float is not
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def number(value: Any) -> float:
+    """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
+    finite = finite_number(value)
+    return 0.0 if finite is None else finite

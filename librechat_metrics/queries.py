@@ -3,11 +3,8 @@ bad document from turning a sum into NaN or an aggregation error."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any
-
-from bson.decimal128 import Decimal128
 
 Match = Mapping[str, Any]  # a MongoDB filter selecting documents to count
 
@@ -83,20 +80,3 @@ IS_ERROR = {"$or": [
     {"$in": ["error", {"$cond": [{"$isArray": "$content.type"}, "$content.type", []]}]},
 ]}
 IS_USER = {"$eq": ["$isCreatedByUser", True]}
-
-
-def is_bson_number(value: Any) -> bool:
-    """An int, long, double or Decimal128 as pymongo decodes them (not a bool)."""
-    return isinstance(value, (int, float, Decimal128)) and not isinstance(value, bool)
-
-
-def finite_number(value: Any) -> float | None:
-    """A BSON number as a finite float; None for NaN, the infinities and non-numbers."""
-    if not is_bson_number(value):
-        return None
-    if isinstance(value, Decimal128):
-        decimal = value.to_decimal()
-        # A signalling NaN raises on float(); it is no finite number either way.
-        return float(decimal) if decimal.is_finite() else None
-    number = float(value)
-    return number if math.isfinite(number) else None

@@ -96,9 +96,10 @@ class SectionOutcome:
     failed: bool = False
 
 
-def first_count_pending(state: Mapping[str, Any]) -> bool:
+def first_count_pending(sections: Mapping[str, Any]) -> bool:
+    """A section's first count continues in `_id` chunks over several runs."""
     return any(isinstance(section, dict) and "backfill" in section.get("stream", {})
-               for section in state.get("sections", {}).values())
+               for section in sections.values())
 
 
 def first_count_due(state: Mapping[str, Any], sections: Iterable[Section]) -> bool:
@@ -138,7 +139,7 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
         section = sections[index]
         if section.refresh == "slow":
             turns.wait_for_earlier(index)  # whether a first count is still pending
-            if first_count_pending({"sections": sections_so_far(index)}):
+            if first_count_pending(sections_so_far(index)):
                 # A first count needs the run's budget; a timeout now would lose its progress.
                 # Stored-now gauges wait, their last values (if any) are not replayed.
                 return SectionOutcome(None, None, 0.0)

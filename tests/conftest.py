@@ -97,6 +97,12 @@ def mongo_client(mongod: Mongod | ExternalServer) -> Iterator[pymongo.MongoClien
 
 
 @pytest.fixture
+def uri(mongod: Mongod | ExternalServer) -> str:
+    """The server's own URI (credentials included on an external one), as the job gets it."""
+    return str(mongod.uri)
+
+
+@pytest.fixture
 def db(
     mongo_client: pymongo.MongoClient[Any], request: pytest.FixtureRequest
 ) -> Iterator[Database[Any]]:

@@ -77,6 +77,12 @@ def run_job(uri: str, database: str, workdir: Path, now: datetime, *,
     return JobRun(code, samples, types, text, output, state)
 
 
+def ok(run: JobRun) -> JobRun:
+    """The run, once it exited 0 (the end of its file in the message otherwise)."""
+    assert run.code == 0, f"exit {run.code}: {run.text[-2000:]}"
+    return run
+
+
 def differences(actual: Samples, expected: Samples) -> list[str]:
     """Label sets present on one side only, and values not equal up to float summing order."""
     problems = []

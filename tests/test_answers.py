@@ -28,20 +28,10 @@ from tests.librechat_data import (
     make_transaction,
     make_user,
 )
-from tests.promparse import JobRun, run_job
+from tests.promparse import JobRun, ok, run_job
 
 NOW = datetime(2026, 3, 18, 14, 30, 7, tzinfo=UTC)
 SEEDS = itertools.count(50_000)
-
-
-@pytest.fixture
-def uri(mongod: Any) -> str:
-    return str(mongod.uri)
-
-
-def ok(run: JobRun) -> JobRun:
-    assert run.code == 0, run.text[-2000:]
-    return run
 
 
 def value(run: JobRun, family: str, **labels: str) -> float:

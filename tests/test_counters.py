@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
@@ -41,11 +40,6 @@ COUNTED = ("messages", "conversations", "transactions", "files", "users")
 VOLATILE = ("librechat_exporter_run_timestamp_seconds", "librechat_exporter_run_duration_seconds",
             "librechat_exporter_section_duration_seconds",
             "librechat_exporter_last_success_timestamp_seconds")
-
-
-@pytest.fixture
-def uri(mongod: Any) -> str:
-    return str(mongod.uri)
 
 
 class Ledger:

@@ -50,6 +50,9 @@ def test_side_by_side_sections_write_what_one_after_another_writes(
     assert alone.code == paired.code == 0
     assert_same(without_timings(paired.samples), without_timings(alone.samples),
                 "two sections at a time against one after the other")
+    # And both are what the oracle works out with the same label limit.
+    assert oracle.compare(paired.samples, oracle.compute(oracle.Snapshot.read(db), oracle.Config(
+        now=NOW, label_limit=3))) == []
     # The slots were contested: some family folded values into 'other'.
     assert any("other" in dict(key).values() for rows in alone.samples.values()
                for key in rows)

@@ -85,11 +85,6 @@ SECTION_FAMILIES = {
 COUNTED = ("messages", "transactions", "conversations", "files", "users")
 
 
-@pytest.fixture
-def uri(mongod: Any) -> str:
-    return str(mongod.uri)
-
-
 # --------------------------------------------------------------------------------------------
 # Helpers
 

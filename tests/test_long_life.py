@@ -31,7 +31,7 @@ from tests.librechat_data import (
     make_message,
     make_transaction,
 )
-from tests.promparse import JobRun, Samples, parse_file, run_job
+from tests.promparse import Samples, ok, parse_file, run_job
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 18, 14, 30, 7, tzinfo=UTC)
@@ -40,16 +40,6 @@ MODEL_FAMILIES = ("librechat_messages_per_model_total", "librechat_errors_per_mo
                   "librechat_unfinished_messages_total", "librechat_llm_calls_total",
                   "librechat_cost_usd_total", "librechat_input_tokens_per_model_total",
                   "librechat_output_tokens_per_model_total")
-
-
-@pytest.fixture
-def uri(mongod: Any) -> str:
-    return str(mongod.uri)
-
-
-def ok(run: JobRun) -> JobRun:
-    assert run.code == 0, run.text[-2000:]
-    return run
 
 
 def total(samples: Samples, family: str) -> float:

@@ -81,12 +81,6 @@ TRANSACTION_FAMILIES = (
 # Helpers
 
 
-@pytest.fixture
-def uri(mongod: Any) -> str:
-    """The server's own URI (credentials included on an external one), as the job gets it."""
-    return str(mongod.uri)
-
-
 def cold_run(uri: str, db: Database[Any], workdir: Path, now: datetime, *, timezone: str = "UTC",
              label_limit: int = 50, daily_days: int = 30,
              extra: Iterable[str] = ()) -> tuple[JobRun, oracle.Expected]:

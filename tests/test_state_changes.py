@@ -45,7 +45,7 @@ from tests.librechat_data import (
     make_user,
     object_id_at,
 )
-from tests.promparse import JobRun, Samples, assert_same, run_job
+from tests.promparse import JobRun, Samples, assert_same, ok, run_job
 
 # Tuesday 12 May 2026, 11:00 UTC: no day change within a test unless it wants one.
 T0 = datetime(2026, 5, 12, 11, 0, 3, tzinfo=UTC)
@@ -53,11 +53,6 @@ MINUTE = timedelta(seconds=60)
 # Generated data ends a little before the first run, so that run counts all of it (a run leaves
 # the documents of its own second to the next one).
 GEN_NOW = T0 - timedelta(seconds=10)
-
-
-@pytest.fixture
-def uri(mongod: Any) -> str:
-    return str(mongod.uri)
 
 
 def business(samples: Samples) -> Samples:
@@ -76,11 +71,6 @@ def only(samples: Samples, names: set[str] | tuple[str, ...]) -> Samples:
 
 def value(run: JobRun, family: str, **labels: str) -> float:
     return run.samples[family][tuple(sorted(labels.items()))]
-
-
-def ok(run: JobRun) -> JobRun:
-    assert run.code == 0, f"exit {run.code}"
-    return run
 
 
 def fresh(uri: str, db: Database[Any], workdir: Path, now: datetime, *extra: str,

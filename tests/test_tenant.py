@@ -61,11 +61,6 @@ def tenant_snapshot(snap: oracle.Snapshot, tenant: str) -> oracle.Snapshot:
 
 
 @pytest.fixture
-def uri(mongod: Any) -> str:
-    return str(mongod.uri)
-
-
-@pytest.fixture
 def tenant_db(db: Database[Any]) -> Database[Any]:
     generate(db, GenOptions(seed=21, now=NOW, users=24, version="0.8.7", tenants=TENANTS))
     assert set(db.messages.distinct("tenantId")) == set(TENANTS)

@@ -3,14 +3,12 @@ the unique-user windows kept from each user's last message time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
-
 from .. import catalogue as cat
-from ..clock import Clock, as_utc
+from ..clock import Clock
 from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
@@ -20,8 +18,9 @@ from ..queries import IS_ERROR, IS_USER, Match, WholeCollection, bounded, groupe
 from ..settings import Settings
 from .agents import AgentModels, is_agent_message
 from .base import tenant_of
+from .feedback import KEY as FEEDBACK_KEY
 from .feedback import PASSED
-from .recent import ACTIVITY_HORIZON, recent_last
+from .recent import ACTIVITY_HORIZON, last_times, recent_last
 from .tools import TOOL_PARTS, count_tool_calls
 
 
@@ -43,7 +42,7 @@ def message_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, An
 PASS_KEY = {"model": "$model", "endpoint": "$endpoint", "user": "$isCreatedByUser",
             "unfinished": "$unfinished", "error": "$error", "types": "$content.type",
             "finish": "$finish_reason", "tools": TOOL_PARTS}
-FIRST_PASS_KEY = {**PASS_KEY, "rating": "$feedback.rating", "tag": "$feedback.tag"}
+FIRST_PASS_KEY = {**PASS_KEY, **{name: FEEDBACK_KEY[name] for name in ("rating", "tag")}}
 # A first count's pass also yields the feedback gauge's rows (feedback.PASSED).
 
 
@@ -66,7 +65,7 @@ def rated(rows: list[dict[str, Any]], tenant: bool) -> list[dict[str, Any]]:
         gid = row["_id"]
         if gid.get("rating") is None:
             continue
-        key = {name: gid.get(name) for name in ("rating", "model", "endpoint", "tag")}
+        key = {name: gid.get(name) for name in FEEDBACK_KEY}
         if tenant:
             key["tenant"] = gid.get("tenant")
         out.append({"_id": key, "n": row["n"]})
@@ -135,26 +134,6 @@ def latest_activity(db: Any, match: Match, clock: Clock) -> dict[str, float]:
                               {"last": {"$max": created}}))
 
 
-def last_times(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """{user id: newest time} from rows grouped by user with a `last` date."""
-    latest: dict[str, float] = {}
-    for row in rows:
-        user, when = row["_id"].get("user"), as_utc(row["last"])
-        if isinstance(user, ObjectId):
-            user = str(user)
-        if isinstance(user, str) and when is not None:
-            latest[user] = max(latest.get(user, 0.0), when.timestamp())
-    return latest
-
-
-def recent_activity(db: Any, clock: Clock) -> dict[str, float]:
-    """Per user, the newest message time of the last ACTIVITY_HORIZON (LibreChat's createdAt
-    index): after a first count, which reads the messages in one pass without their users, and
-    when the activity map was lost with the state. A day at a time, the same reads as the
-    daily statistics' (sections/recent.py), so a first run reads those weeks once."""
-    return recent_last(db, clock)
-
-
 def merged_activity(last: Mapping[str, float], latest: Mapping[str, float],
                     clock: Clock) -> dict[str, float]:
     """One map of per-user last message times serves every unique-user window; users idle for
@@ -201,8 +180,8 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
     first_count = stream.get("horizon") is None
     if "last_active" not in state and not first_count:
         # Counters restored from the last .prom: the activity map was lost with the state,
-        # so it is read again from the last month of messages (LibreChat's createdAt index).
-        latest = recent_activity(db, clock)
+        # so it is read again from the last month of messages (sections/recent.py).
+        latest = recent_last(db, clock)
 
     def count_chunk(match: Match, counters: Counters) -> None:
         messages, tools = message_pass(db, match, settings, clock)
@@ -215,7 +194,8 @@ def message_families(db: Any, clock: Clock, state: dict[str, Any],
     counters = count_new(db.messages, state, clock, settings, dims, count_chunk)
     if first_count and counters is not None:
         # The first count is done: the activity of the last month, read once.
-        for user, when in recent_activity(db, clock).items():
+        # (a day at a time, the same reads as the daily statistics': read once in this run)
+        for user, when in recent_last(db, clock).items():
             latest[user] = max(latest.get(user, 0.0), when)
     state["last_active"] = merged_activity(state.get("last_active", {}), latest, clock)
     if counters is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -134,8 +134,22 @@ def activity_days(clock: Clock) -> Iterable[date]:
         day -= timedelta(days=1)
 
 
+def last_times(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """{user id: newest time} from rows grouped by user with a `last` date."""
+    latest: dict[str, float] = {}
+    for row in rows:
+        user, when = row["_id"].get("user"), as_utc(row["last"])
+        if isinstance(user, ObjectId):
+            user = str(user)
+        if isinstance(user, str) and when is not None:
+            latest[user] = max(latest.get(user, 0.0), when.timestamp())
+    return latest
+
+
 def recent_last(db: Any, clock: Clock) -> dict[str, float]:
-    """Per user, the newest message time of the days of the last ACTIVITY_HORIZON.
+    """Per user, the newest message time of the days of the last ACTIVITY_HORIZON (LibreChat's
+    createdAt index): after a first count, which reads the messages in one pass without their
+    users, and when the activity map was lost with the state.
 
     Like the counters, activity sees only messages with ObjectId ids up to now (README); the
     days' reads see every message. Messages with other ids are rare (LibreChat never writes
@@ -157,9 +171,5 @@ def recent_last(db: Any, clock: Clock) -> dict[str, float]:
             latest.pop(str(user), None)
         rows = grouped(db.messages, {**span, **counted, "user": {"$in": odd}}, {"user": "$user"},
                        False, {"last": {"$max": "$createdAt"}})
-        for row in rows:
-            when = as_utc(row.get("last"))
-            if when is not None:
-                user = str(row["_id"].get("user"))
-                latest[user] = max(latest.get(user, 0.0), when.timestamp())
+        latest.update(last_times(rows))
     return latest

@@ -3,7 +3,7 @@ counted once each; messages.tokenCount only when a database has no transactions 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymongo.errors import OperationFailure
@@ -14,16 +14,16 @@ from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
 from ..incremental import count_new
-from ..labels import UNKNOWN, USD_PER_CREDIT, label_value, model_label, number
-from ..queries import (
-    NUMBER_LIMIT,
-    Match,
-    absolute,
+from ..labels import (
+    UNKNOWN,
+    USD_PER_CREDIT,
     finite_number,
-    grouped,
     is_bson_number,
-    is_number,
+    label_value,
+    model_label,
+    number,
 )
+from ..queries import NUMBER_LIMIT, Match, absolute, grouped, is_number
 from ..settings import Settings
 from .agent_costs import count_agent_costs
 from .agents import AgentModels
@@ -55,30 +55,31 @@ def transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str
     return fast  # type: ignore[return-value]
 
 
-STRUCTURED_UNCACHED = {"$max": [{"$subtract": [absolute("$rawAmount"), {"$add": [
-    absolute("$readTokens"), absolute("$writeTokens")]}]}, 0]}
-# Each transaction on its own (README, "Prompt kinds"): a structured prompt's uncached part is
-# its |rawAmount| less its cache reads and writes, at least 0; any other prompt is all uncached.
-UNCACHED_PROMPT = {"$cond": [is_number("$inputTokens"), STRUCTURED_UNCACHED,
-                             absolute("$rawAmount")]}
-
-
 def _abs(path: str) -> dict[str, Any]:
     """|field|, missing or null as 0; any other non-number fails the aggregation."""
     return {"$abs": {"$ifNull": [path, 0]}}
 
 
-FAST_SUMS = {
-    "raw": {"$sum": _abs("$rawAmount")}, "value": {"$sum": _abs("$tokenValue")},
-    "read": {"$sum": _abs("$readTokens")}, "write": {"$sum": _abs("$writeTokens")},
-    "input_lo": {"$min": "$inputTokens"}, "input_hi": {"$max": "$inputTokens"},
-    # Only structured prompts (a number in inputTokens) need more: what their uncached part
-    # falls short of their |rawAmount|.
-    "uncached_less": {"$sum": {"$cond": [is_number("$inputTokens"), {"$subtract": [
-        {"$max": [{"$subtract": [_abs("$rawAmount"), {"$add": [
-            _abs("$readTokens"), _abs("$writeTokens")]}]}, 0]}, _abs("$rawAmount")]}, 0]}},
-}
-SUMMED = ("raw", "value", "read", "write", "uncached_less")
+def token_sums(magnitude: Callable[[str], Any]) -> dict[str, Any]:
+    """Σ|rawAmount|, Σ|tokenValue|, Σ|readTokens|, Σ|writeTokens| and the uncached prompt
+    tokens, each |x| written by `magnitude` (`_abs` fast, `absolute` guarded).
+
+    Each transaction on its own (README, "Prompt kinds"): a structured prompt's (a number in
+    inputTokens) uncached part is its |rawAmount| less its cache reads and writes, at least 0;
+    any other prompt is all uncached."""
+    structured = {"$max": [{"$subtract": [magnitude("$rawAmount"), {"$add": [
+        magnitude("$readTokens"), magnitude("$writeTokens")]}]}, 0]}
+    return {"raw": {"$sum": magnitude("$rawAmount")}, "value": {"$sum": magnitude("$tokenValue")},
+            "read": {"$sum": magnitude("$readTokens")},
+            "write": {"$sum": magnitude("$writeTokens")},
+            "uncached": {"$sum": {"$cond": [is_number("$inputTokens"), structured,
+                                            magnitude("$rawAmount")]}}}
+
+
+FAST_SUMS = {**token_sums(_abs),
+             # Structured prompts, told by their extremes: None for none, numbers otherwise.
+             "input_lo": {"$min": "$inputTokens"}, "input_hi": {"$max": "$inputTokens"}}
+SUMMED = ("raw", "value", "read", "write", "uncached")
 
 
 def fast_row(row: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -89,23 +90,16 @@ def fast_row(row: Mapping[str, Any]) -> dict[str, Any] | None:
     if any(v is None or abs(v) > NUMBER_LIMIT for v in sums.values()) or not (
             (lo is None and hi is None) or (is_bson_number(lo) and is_bson_number(hi))):
         return None
-    return {"_id": row["_id"], "n": row["n"], "raw": sums["raw"], "value": sums["value"],
-            "read": sums["read"], "write": sums["write"],
-            "structured": 1.0 if lo is not None else 0.0,
-            "uncached": sums["raw"] + sums["uncached_less"]}  # type: ignore[operator]
+    return {"_id": row["_id"], "n": row["n"], **sums,
+            "structured": 1.0 if lo is not None else 0.0}
 
 
 def guarded_transaction_rows(db: Any, match: Match,
                              settings: Settings) -> list[dict[str, Any]]:
     """`transaction_rows` with a guard on every document: the fallback for unclean values."""
     return grouped(db.transactions, match, TRANSACTION_KEY, settings.tenant_label, {
-        "raw": {"$sum": absolute("$rawAmount")},
-        "value": {"$sum": absolute("$tokenValue")},
-        "write": {"$sum": absolute("$writeTokens")},
-        "read": {"$sum": absolute("$readTokens")},
-        "structured": {"$sum": {"$cond": [is_number("$inputTokens"), 1, 0]}},
-        "uncached": {"$sum": UNCACHED_PROMPT},
-    })
+        **token_sums(absolute),
+        "structured": {"$sum": {"$cond": [is_number("$inputTokens"), 1, 0]}}})
 
 
 def token_kinds(row: Mapping[str, Any]) -> dict[str, float]:
