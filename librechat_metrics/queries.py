@@ -3,8 +3,10 @@ bad document from turning a sum into NaN or an aggregation error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from pymongo.errors import OperationFailure
 
 Match = Mapping[str, Any]  # a MongoDB filter selecting documents to count
 
@@ -73,6 +75,24 @@ def is_number(expr: Any) -> dict[str, Any]:
 
 def absolute(expr: Any) -> dict[str, Any]:
     return {"$abs": bounded(expr)}
+
+
+T = TypeVar("T")
+
+
+def fast_else_guarded(fast: Callable[[], T | None], guarded: Callable[[], T]) -> T:
+    """`fast()`: sums with `$abs` straight on the fields, a good deal cheaper than `bounded`
+    on every document. `$abs` fails the aggregation on a value that is no number (a string,
+    a boolean, a date), and `fast` returns None for a sum that is not a finite number within
+    ±NUMBER_LIMIT (a NaN, an infinity or an absurd value somewhere); either way the same
+    documents are read again by `guarded()`, so the result is the guarded one."""
+    try:
+        result = fast()
+    except OperationFailure as exc:
+        if getattr(exc, "timeout", False):
+            raise
+        result = None
+    return guarded() if result is None else result
 
 
 IS_ERROR = {"$or": [

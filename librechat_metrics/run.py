@@ -102,6 +102,12 @@ def first_count_pending(sections: Mapping[str, Any]) -> bool:
                for section in sections.values())
 
 
+def affordable(section: Section, clock: Clock) -> bool:
+    """A slow section may refresh while a first count is pending: this run has read for it
+    what makes its refresh cheap (the feedback gauge after the messages pass)."""
+    return section.cheap_with is not None and section.cheap_with in clock.shared
+
+
 def first_count_due(state: Mapping[str, Any], sections: Iterable[Section]) -> bool:
     """A counter section has not finished counting the stored documents (or never began)."""
     kept = state.get("sections", {})
@@ -139,9 +145,12 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
         section = sections[index]
         if section.refresh == "slow":
             turns.wait_for_earlier(index)  # whether a first count is still pending
-            if first_count_pending(sections_so_far(index)):
+            kept = state.get("sections", {}).get(section.name, {})
+            if first_count_pending(sections_so_far(index)) and refresh_due(
+                    section, kept, clock, settings) and not affordable(section, clock):
                 # A first count needs the run's budget; a timeout now would lose its progress.
-                # Stored-now gauges wait, their last values (if any) are not replayed.
+                # Stored-now gauges due for a refresh wait, their last values (if any) are
+                # not replayed; values still fresh are.
                 return SectionOutcome(None, None, 0.0)
         started, waited = time.monotonic(), turns.waited[index]
 

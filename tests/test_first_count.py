@@ -26,7 +26,7 @@ from pymongo.database import Database
 
 from librechat_metrics import parallel
 from tests import oracle
-from tests.job_control import set_job_global
+from tests.job_control import chunk_budget, set_job_global
 from tests.librechat_data import GenOptions, ensure_indexes, generate, make_message
 from tests.promparse import assert_same, run_job
 
@@ -109,6 +109,31 @@ def test_feedback_from_the_first_pass_covers_every_stored_message(
         assert op["keysExamined"] <= newer + 3 + 2, (op["keysExamined"], newer)
         assert op["docsExamined"] <= 2 * (newer + 3), (op["docsExamined"], newer)
         assert op["docsExamined"] < db.messages.estimated_document_count() / 5
+
+
+def test_feedback_refreshes_after_the_pass_while_another_first_count_waits(
+        mongod: Any, db: Database[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose messages pass is done but whose transactions pass waits for the next run
+    (a large database one section after the other): the feedback gauge costs little now, so
+    it is written from this run's pass; the other stored-now gauges wait."""
+    generate(db, GenOptions(seed=15, now=NOW, users=30))
+    ensure_indexes(db)
+    set_job_global(monkeypatch, "WORKERS", 1)
+    with chunk_budget(monkeypatch, 1):  # the messages pass starts; nothing after it does
+        run = run_job(mongod.uri, db.name, tmp_path, NOW)
+    assert run.code == 0
+    progress = {dict(k)["section"]: v for k, v in
+                run.samples["librechat_exporter_backfill_progress_ratio"].items()}
+    assert progress["messages"] == 1.0 and progress["tokens"] < 1.0, progress
+    want = oracle.compute(oracle.Snapshot.read(db), oracle.Config(now=NOW))
+    assert oracle.compare(run.samples, want, ("librechat_feedback",
+                                              "librechat_feedback_tags")) == []
+    assert "librechat_users" not in run.samples and "librechat_files" not in run.samples
+    # The next run finishes the first count; the feedback gauge, refreshed a minute ago, is
+    # written as it was.
+    later = run_job(mongod.uri, db.name, tmp_path, NOW + timedelta(minutes=1))
+    assert later.code == 0 and "librechat_users" in later.samples
+    assert later.samples["librechat_feedback"] == run.samples["librechat_feedback"]
 
 
 def test_a_first_run_reads_each_recent_day_once(mongod: Any, db: Database[Any],

@@ -182,19 +182,25 @@ def test_stored_now_gauges_between_refreshes(uri: str, db: Database[Any], tmp_pa
                 only(fresh(uri, db, tmp_path / "cold3", back, *settings).samples, stored),
                 "refreshed after the clock was set back")
 
-    # A first count under way holds them back: not written, and not replayed from the state
-    # either, while the sections themselves report no error.
+    # A first count under way: values refreshed within --slow-interval are still written as
+    # they were; once due, they are held back (not written, and not replayed from the state
+    # either) so the run's budget goes to the counting, and the sections report no error.
     state = json.loads(set_back.state_file.read_text())
     del state["sections"]["messages"]  # messages are counted afresh
     set_back.state_file.write_text(json.dumps(state))
     with chunk_budget(monkeypatch, 0):
-        held = ok(run_job(uri, db.name, work, at + MINUTE, extra=settings))
+        fresh_yet = ok(run_job(uri, db.name, work, at + MINUTE, extra=settings))
+        due = back + timedelta(seconds=905)
+        held = ok(run_job(uri, db.name, work, due, extra=settings))
+    assert_same(only(fresh_yet.samples, stored), only(set_back.samples, stored),
+                "replayed while a first count goes on")
     assert stored & set(held.samples) == set()
-    assert set(held.samples["librechat_exporter_errors"].values()) == {0.0}
-    progress = {dict(k)["section"]: v for k, v in
-                held.samples["librechat_exporter_backfill_progress_ratio"].items()}
-    assert progress["messages"] < 1.0
-    resumed = ok(run_job(uri, db.name, work, at + 2 * MINUTE, extra=settings))
+    for run in (fresh_yet, held):
+        assert set(run.samples["librechat_exporter_errors"].values()) == {0.0}
+        progress = {dict(k)["section"]: v for k, v in
+                    run.samples["librechat_exporter_backfill_progress_ratio"].items()}
+        assert progress["messages"] < 1.0
+    resumed = ok(run_job(uri, db.name, work, due + MINUTE, extra=settings))
     assert stored <= set(resumed.samples)
 
 

@@ -32,8 +32,11 @@ import librechat_textfile as lt
 from tests import oracle
 from tests.librechat_data import (
     ensure_indexes,
+    make_agent,
+    make_conversation,
     make_structured_prompt,
     make_transaction,
+    make_user,
     object_id_at,
 )
 from tests.promparse import run_job
@@ -211,6 +214,56 @@ def test_number_examples_in_the_job(mongod: Any, db: Database[Any], tmp_path: Pa
     got = {dict(k)["model"]: v for k, v in
            run.samples["librechat_input_tokens_per_model_total"].items()}
     assert got == {f"m-{name}": expected for name, _, expected in NUMBER_EXAMPLES}
+
+
+def agent_spending(db: Database[Any], at: datetime, rng: int,
+                   examples: list[tuple[str, Any, float]]) -> dict[str, float]:
+    """One agent per number example, holding one conversation with one prompt transaction
+    whose rawAmount and tokenValue are the example: {agent id: expected |value|}."""
+    author = make_user(rng, at - timedelta(days=2))
+    db.users.insert_one(author)
+    expected = {}
+    for i, (name, value, want) in enumerate(examples):
+        agent = make_agent(author, at - timedelta(days=1), rng=rng + i, name=name)
+        convo = make_conversation(author["_id"], at, endpoint="agents", model=None,
+                                  agent_id=agent["id"], rng=rng + i)
+        db.agents.insert_one(agent)
+        db.conversations.insert_one(convo)
+        db.transactions.insert_one(make_transaction(
+            author["_id"], at + timedelta(seconds=i), "prompt", "gpt-4o", -1, rng=rng + i,
+            conversationId=convo["conversationId"], rawAmount=value, tokenValue=value))
+        expected[agent["id"]] = want
+    return expected
+
+
+# `$abs` fails the aggregation on these; on the others a bad value shows in the sum.
+NOT_NUMBERS = [e for e in NUMBER_EXAMPLES if isinstance(e[1], bool | str | dict)]
+NUMBERS = [e for e in NUMBER_EXAMPLES if e not in NOT_NUMBERS]
+
+
+def test_number_examples_in_agent_costs(mongod: Any, db: Database[Any],
+                                        tmp_path: Path) -> None:
+    """The agents' sums are read fast with `$abs` and read again with the guard when a sum
+    is out of bounds or the aggregation fails: the guard's numbers either way, in a first
+    count (the held conversations' pass) and in steady runs."""
+    ensure_indexes(db)
+    extra = ["--label-limit", "100"]
+    want = agent_spending(db, NOW - timedelta(hours=1), 1_000, NUMBERS)
+    runs = [run_job(mongod.uri, db.name, tmp_path, NOW, extra=extra)]
+    for minute, examples in ((1, NUMBERS), (2, NOT_NUMBERS)):
+        at = NOW + timedelta(minutes=minute)
+        want.update(agent_spending(db, at - timedelta(seconds=50), 1_000 * (minute + 1),
+                                   examples))
+        runs.append(run_job(mongod.uri, db.name, tmp_path, at, extra=extra))
+    run = runs[-1]
+    assert [r.code for r in runs] == [lt.EXIT_OK] * 3
+    tokens = {dict(k)["agent_id"]: v for k, v in
+              run.samples["librechat_agent_tokens_total"].items()
+              if dict(k)["token_type"] == "prompt"}
+    cost = {dict(k)["agent_id"]: v for k, v in
+            run.samples["librechat_agent_cost_usd_total"].items()}
+    assert tokens == want
+    assert cost == {agent: pytest.approx(v * 1e-6) for agent, v in want.items()}
 
 
 # --------------------------------------------------------------------------------------------

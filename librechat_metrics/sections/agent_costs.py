@@ -9,13 +9,21 @@ counted are looked up, so a steady run reads a handful.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import catalogue as cat
 from ..counters import Counters
-from ..labels import USD_PER_CREDIT, number
-from ..queries import ROW_BATCH, Match, WholeCollection, absolute, grouped_rows
+from ..labels import USD_PER_CREDIT, finite_number
+from ..queries import (
+    NUMBER_LIMIT,
+    ROW_BATCH,
+    Match,
+    WholeCollection,
+    absolute,
+    fast_else_guarded,
+    grouped_rows,
+)
 from ..settings import Settings
 from .agents import AGENT_ID_PREFIX, agent_documents
 from .base import tenant_of
@@ -38,8 +46,54 @@ AGENT_BATCH = 20_000
 # bounded memory and bounded `$in` lists however many conversations a first count meets.
 
 SPEND = {"tokenType": {"$in": ["prompt", "completion"]}}
-SUMS = {"raw": {"$sum": absolute("$rawAmount")}, "value": {"$sum": absolute("$tokenValue")}}
+FAST_SUMS = {"raw": {"$sum": {"$abs": "$rawAmount"}}, "value": {"$sum": {"$abs": "$tokenValue"}}}
+GUARDED_SUMS = {"raw": {"$sum": absolute("$rawAmount")},
+                "value": {"$sum": absolute("$tokenValue")}}
 BY_CONVERSATION = {"conversation": "$conversationId", "type": "$tokenType"}
+
+
+class AgentTotals:
+    """Cost and tokens summed per agent (and tenant, and token type) before they are counted:
+    a first count meets tens of thousands of conversations."""
+
+    def __init__(self) -> None:
+        self.cost: dict[tuple[str, str], float] = {}
+        self.tokens: dict[tuple[str, str, Any], float] = {}
+
+    def add(self, rows: Iterable[dict[str, Any]], held: Mapping[str, str], fast: bool) -> bool:
+        """Add the rows of the conversations an agent holds; False when a fast row's sum is
+        out of bounds (queries.fast_else_guarded)."""
+        for row in rows:
+            agent = held.get(row["_id"]["conversation"])
+            if agent is None:
+                continue
+            raw, value = finite_number(row["raw"]), finite_number(row["value"])
+            if fast and (raw is None or value is None
+                         or max(abs(raw), abs(value)) > NUMBER_LIMIT):
+                return False
+            tenant = tenant_of(row["_id"])
+            self.cost[agent, tenant] = self.cost.get((agent, tenant), 0.0) + (value or 0.0)
+            key = (agent, tenant, row["_id"]["type"])
+            self.tokens[key] = self.tokens.get(key, 0.0) + (raw or 0.0)
+        return True
+
+    def count(self, counters: Counters) -> None:
+        for (agent, tenant), value in self.cost.items():
+            counters.add(cat.AGENT_COST_USD_TOTAL, value * USD_PER_CREDIT, agent_id=agent,
+                         tenant=tenant)
+        for (agent, tenant, token_type), value in self.tokens.items():
+            counters.add(cat.AGENT_TOKENS_TOTAL, value, agent_id=agent, token_type=token_type,
+                         tenant=tenant)
+
+
+def summed(read: Callable[[Mapping[str, Any], bool], AgentTotals | None]) -> AgentTotals:
+    """read(sums, fast) with FAST_SUMS, else with GUARDED_SUMS (queries.fast_else_guarded)."""
+    def guarded() -> AgentTotals:
+        totals = read(GUARDED_SUMS, False)
+        assert totals is not None  # a guarded read has no sum out of bounds
+        return totals
+
+    return fast_else_guarded(lambda: read(FAST_SUMS, True), guarded)
 
 
 def count_agent_costs(db: Any, match: Match, counters: Counters, settings: Settings) -> None:
@@ -48,18 +102,30 @@ def count_agent_costs(db: Any, match: Match, counters: Counters, settings: Setti
         return
     # New transactions (or a first-count chunk): grouped by conversation, whose agents are
     # looked up; the rows come as a stream and are resolved a batch at a time.
-    rows = grouped_rows(db.transactions, {**match, **SPEND,
-                                          "conversationId": {"$type": "string"}},
-                        BY_CONVERSATION, settings.tenant_label, SUMS)
+    spend = {**match, **SPEND, "conversationId": {"$type": "string"}}
+
+    def read(sums: Mapping[str, Any], fast: bool) -> AgentTotals | None:
+        totals = AgentTotals()
+        rows = grouped_rows(db.transactions, spend, BY_CONVERSATION, settings.tenant_label,
+                            sums)
+        for batch in batched(rows, AGENT_BATCH):
+            held = conversation_agents(db, (r["_id"]["conversation"] for r in batch))
+            if not totals.add(batch, held, fast):
+                return None
+        return totals
+
+    summed(read).count(counters)
+
+
+def batched(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
     for row in rows:
         batch.append(row)
-        if len(batch) >= AGENT_BATCH:
-            _count_rows(batch, conversation_agents(db, (r["_id"]["conversation"] for r in batch)),
-                        counters)
+        if len(batch) >= size:
+            yield batch
             batch = []
-    _count_rows(batch, conversation_agents(db, (r["_id"]["conversation"] for r in batch)),
-                counters)
+    if batch:
+        yield batch
 
 
 def count_held_conversations(db: Any, match: Match, counters: Counters,
@@ -87,28 +153,12 @@ def _count_held(db: Any, match: Match, held: dict[str, str], counters: Counters,
     if not held:
         return
     # A plain filter (not WholeCollection): the `conversationId` index, not a scan.
-    rows = grouped_rows(db.transactions, {**match, **SPEND,
-                                          "conversationId": {"$in": sorted(held)}},
-                        BY_CONVERSATION, settings.tenant_label, SUMS)
-    _count_rows(rows, held, counters)
+    spend = {**match, **SPEND, "conversationId": {"$in": sorted(held)}}
 
+    def read(sums: Mapping[str, Any], fast: bool) -> AgentTotals | None:
+        totals = AgentTotals()
+        rows = grouped_rows(db.transactions, spend, BY_CONVERSATION, settings.tenant_label,
+                            sums)
+        return totals if totals.add(rows, held, fast) else None
 
-def _count_rows(rows: Iterable[dict[str, Any]], held: dict[str, str],
-                counters: Counters) -> None:
-    # Summed per agent here first: a first count meets tens of thousands of conversations.
-    cost: dict[tuple[str, str], float] = {}
-    tokens: dict[tuple[str, str, Any], float] = {}
-    for row in rows:
-        agent = held.get(row["_id"]["conversation"])
-        if agent is None:
-            continue
-        tenant = tenant_of(row["_id"])
-        cost[agent, tenant] = cost.get((agent, tenant), 0.0) + number(row["value"])
-        key = (agent, tenant, row["_id"]["type"])
-        tokens[key] = tokens.get(key, 0.0) + number(row["raw"])
-    for (agent, tenant), value in cost.items():
-        counters.add(cat.AGENT_COST_USD_TOTAL, value * USD_PER_CREDIT, agent_id=agent,
-                     tenant=tenant)
-    for (agent, tenant, token_type), value in tokens.items():
-        counters.add(cat.AGENT_TOKENS_TOTAL, value, agent_id=agent, token_type=token_type,
-                     tenant=tenant)
+    summed(read).count(counters)

@@ -25,6 +25,9 @@ class Section:
     compute: Compute
     refresh: str = "run"  # "run": every run; "slow": every --slow-interval
     counters: tuple[Spec, ...] = ()  # the counter families it keeps (restore.py needs them)
+    # A `Clock.shared` key: a slow section whose refresh costs little once an earlier section
+    # of the run has left that read there, so it refreshes even while a first count goes on.
+    cheap_with: str | None = None
 
 
 def tenant_of(row_id: Mapping[str, Any]) -> str:

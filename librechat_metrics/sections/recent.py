@@ -100,7 +100,7 @@ class ModelLabels:
         return self.known[model]
 
 
-_reading = threading.Lock()
+_guard = threading.Lock()  # the run's shared map of days and newest times
 
 
 LAST = "newest message time per user of the days read"
@@ -110,14 +110,18 @@ def shared_day(db: Any, clock: Clock, day: date) -> Day:
     """`read_day` once per run: the daily statistics and a first count's unique users both
     ask for the days of the last month. The run keeps each day's counts and one map of the
     users' newest times over every day read (`Clock.shared[LAST]`): a map per day would hold
-    a month of user ids."""
-    with _reading:
+    a month of user ids. Each day has its own lock, so two sections read different days side
+    by side (they go through the month from opposite ends) and never the same day twice."""
+    with _guard:
+        lock = clock.shared.setdefault(("reading", day), threading.Lock())
+    with lock:
         if ("day", day) not in clock.shared:
             read = read_day(db, clock, day)
-            latest = clock.shared.setdefault(LAST, {})
-            for user, when in read.last.items():
-                latest[user] = max(latest.get(user, 0.0), when)
-            clock.shared["day", day] = read.day
+            with _guard:
+                latest = clock.shared.setdefault(LAST, {})
+                for user, when in read.last.items():
+                    latest[user] = max(latest.get(user, 0.0), when)
+                clock.shared["day", day] = read.day
         return clock.shared["day", day]  # type: ignore[no-any-return]
 
 
@@ -125,13 +129,16 @@ def was_read(clock: Clock, day: date) -> bool:
     return ("day", day) in clock.shared
 
 
-def activity_days(clock: Clock) -> Iterable[date]:
-    """The local days from ACTIVITY_HORIZON ago up to today, newest first."""
-    first = (clock.now - timedelta(seconds=ACTIVITY_HORIZON)).astimezone(clock.tz).date()
-    day = clock.today()
-    while day >= first:
-        yield day
-        day -= timedelta(days=1)
+def activity_days(clock: Clock) -> list[date]:
+    """The local days from ACTIVITY_HORIZON ago up to today, oldest first: the daily
+    statistics read theirs newest first, so in a first count that runs them side by side
+    the two sections meet in the middle of the month."""
+    day = (clock.now - timedelta(seconds=ACTIVITY_HORIZON)).astimezone(clock.tz).date()
+    days = []
+    while day <= clock.today():
+        days.append(day)
+        day += timedelta(days=1)
+    return days
 
 
 def last_times(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -155,12 +162,12 @@ def recent_last(db: Any, clock: Clock) -> dict[str, float]:
     days' reads see every message. Messages with other ids are rare (LibreChat never writes
     them), so they are looked for through the `_id` index, and only their users' last times
     are read again without them."""
-    days = list(activity_days(clock))
+    days = activity_days(clock)
     for day in days:
         shared_day(db, clock, day)
-    with _reading:  # the daily statistics may be reading a day beside this section
+    with _guard:  # the daily statistics may be reading a day beside this section
         latest = dict(clock.shared.get(LAST, {}))
-    span = {"createdAt": {"$gte": clock.day_start(days[-1]), "$lte": clock.now}}
+    span = {"createdAt": {"$gte": clock.day_start(days[0]), "$lte": clock.now}}
     counted = {"_id": {"$gte": oid_at(0), "$lt": oid_at(clock.epoch)}}
     others = db.messages.find(
         {**span, "$or": [{"_id": NOT_OBJECT_ID}, {"_id": {"$gte": oid_at(clock.epoch)}}]},

@@ -13,7 +13,7 @@ from .conversations import (
     stored_conversation_families,
 )
 from .daily import daily_families
-from .feedback import feedback_families
+from .feedback import PASSED, feedback_families
 from .files import file_families, stored_file_families
 from .messages import MESSAGE_COUNTERS, message_families
 from .spread import spread_families
@@ -38,7 +38,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("balances", balance_families, refresh="slow"),
     Section("stored_conversations", stored_conversation_families, refresh="slow"),
     Section("stored_files", stored_file_families, refresh="slow"),
-    Section("feedback", feedback_families, refresh="slow"),
+    Section("feedback", feedback_families, refresh="slow", cheap_with=PASSED),
     Section("agents", agent_families, refresh="slow"),
     Section("collections", collection_families),
 )

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pymongo.errors import OperationFailure
-
 from .. import catalogue as cat
 from ..clock import Clock, oid_at
 from ..counters import Counters
@@ -23,7 +21,7 @@ from ..labels import (
     model_label,
     number,
 )
-from ..queries import NUMBER_LIMIT, Match, absolute, grouped, is_number
+from ..queries import NUMBER_LIMIT, Match, absolute, fast_else_guarded, grouped, is_number
 from ..settings import Settings
 from .agent_costs import count_agent_costs
 from .agents import AgentModels
@@ -37,47 +35,51 @@ def transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str
     """Transactions grouped by model, token type and context, with Σ|rawAmount|, Σ|tokenValue|,
     Σ|readTokens|, Σ|writeTokens|, the structured prompts and the uncached prompt tokens.
 
-    One pass with `$abs` straight on the fields (FAST_SUMS): exact, and a good deal faster
-    than a guard on every document. `$abs` fails the aggregation on a value that is no number
-    (a string, a boolean, a date); a sum that is not a finite number within ±10^15 means a
-    NaN, an infinity or an absurd value somewhere. Either way `match` is read again with the
-    guard on every document (`guarded_transaction_rows`), so the result is the same."""
-    try:
-        rows = grouped(db.transactions, match, TRANSACTION_KEY, settings.tenant_label,
-                       FAST_SUMS)
-    except OperationFailure as exc:
-        if getattr(exc, "timeout", False):
-            raise
-        return guarded_transaction_rows(db, match, settings)
-    fast = [fast_row(row) for row in rows]
-    if any(row is None for row in fast):
-        return guarded_transaction_rows(db, match, settings)
-    return fast  # type: ignore[return-value]
+    Read fast, else guarded (`queries.fast_else_guarded`): FAST_SUMS and `fast_row`, else
+    `guarded_transaction_rows`."""
+    def fast() -> list[dict[str, Any]] | None:
+        rows = [fast_row(row) for row in grouped(db.transactions, match, TRANSACTION_KEY,
+                                                 settings.tenant_label, FAST_SUMS)]
+        checked = [row for row in rows if row is not None]
+        return checked if len(checked) == len(rows) else None
+
+    return fast_else_guarded(fast, lambda: guarded_transaction_rows(db, match, settings))
 
 
 def _abs(path: str) -> dict[str, Any]:
-    """|field|, missing or null as 0; any other non-number fails the aggregation."""
+    """|field|; missing or null give null, which `$sum` skips; any other non-number fails the
+    aggregation."""
+    return {"$abs": path}
+
+
+def _abs_or_0(path: str) -> dict[str, Any]:
+    """|field|, missing or null as 0 (inside an expression, where a null would spread)."""
     return {"$abs": {"$ifNull": [path, 0]}}
 
 
-def token_sums(magnitude: Callable[[str], Any]) -> dict[str, Any]:
+def token_sums(magnitude: Callable[[str], Any], zeroed: Callable[[str], Any],
+               structured: Any) -> dict[str, Any]:
     """Σ|rawAmount|, Σ|tokenValue|, Σ|readTokens|, Σ|writeTokens| and the uncached prompt
-    tokens, each |x| written by `magnitude` (`_abs` fast, `absolute` guarded).
+    tokens: each |x| summed is written by `magnitude`, each |x| computed with by `zeroed`, and
+    `structured` tells a structured prompt (fast: `_abs`, `_abs_or_0` and one comparison;
+    guarded: `absolute` and `is_number`).
 
     Each transaction on its own (README, "Prompt kinds"): a structured prompt's (a number in
     inputTokens) uncached part is its |rawAmount| less its cache reads and writes, at least 0;
     any other prompt is all uncached."""
-    structured = {"$max": [{"$subtract": [magnitude("$rawAmount"), {"$add": [
-        magnitude("$readTokens"), magnitude("$writeTokens")]}]}, 0]}
+    uncached = {"$max": [{"$subtract": [zeroed("$rawAmount"), {"$add": [
+        zeroed("$readTokens"), zeroed("$writeTokens")]}]}, 0]}
     return {"raw": {"$sum": magnitude("$rawAmount")}, "value": {"$sum": magnitude("$tokenValue")},
             "read": {"$sum": magnitude("$readTokens")},
             "write": {"$sum": magnitude("$writeTokens")},
-            "uncached": {"$sum": {"$cond": [is_number("$inputTokens"), structured,
-                                            magnitude("$rawAmount")]}}}
+            "uncached": {"$sum": {"$cond": [structured, uncached, magnitude("$rawAmount")]}}}
 
 
-FAST_SUMS = {**token_sums(_abs),
+FAST_SUMS = {**token_sums(_abs, _abs_or_0, {"$gte": ["$inputTokens", float("nan")]}),
              # Structured prompts, told by their extremes: None for none, numbers otherwise.
+             # The one comparison above is also true for every type that sorts above the
+             # numbers (a string, an object, a boolean, a date); such a value is then the
+             # group's input_hi, and `fast_row` sends the match to the guarded read.
              "input_lo": {"$min": "$inputTokens"}, "input_hi": {"$max": "$inputTokens"}}
 SUMMED = ("raw", "value", "read", "write", "uncached")
 
@@ -98,7 +100,7 @@ def guarded_transaction_rows(db: Any, match: Match,
                              settings: Settings) -> list[dict[str, Any]]:
     """`transaction_rows` with a guard on every document: the fallback for unclean values."""
     return grouped(db.transactions, match, TRANSACTION_KEY, settings.tenant_label, {
-        **token_sums(absolute),
+        **token_sums(absolute, absolute, is_number("$inputTokens")),
         "structured": {"$sum": {"$cond": [is_number("$inputTokens"), 1, 0]}}})
 
 
