@@ -362,13 +362,25 @@ class Run:
     job_seconds: float = float("nan")
     refreshed: list[str] = field(default_factory=list)
     load: float = 0.0  # the machine's 1-minute load average when the run started
+    cpu: float = 0.0  # the job process's user + system seconds
+    server_cpu: float = float("nan")  # the server's user + system seconds during the run
+
+
+def server_cpu_seconds(client: Any) -> float:
+    """The server process's user + system CPU seconds so far (serverStatus `extra_info`,
+    reported on Linux), or NaN where the platform leaves them out."""
+    info = client.admin.command("serverStatus").get("extra_info", {})
+    if "user_time_us" not in info or "system_time_us" not in info:
+        return float("nan")
+    return (int(info["user_time_us"]) + int(info["system_time_us"])) / 1e6
 
 
 TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
-def run_job(args: list[str], cwd: Path) -> tuple[int, float, float, str]:
-    """Run the job as a child process: exit code, wall seconds, peak RSS (MB), stderr.
+def run_job(args: list[str], cwd: Path) -> tuple[int, float, float, float, str]:
+    """Run the job as a child process: exit code, wall seconds, peak RSS (MB), CPU seconds
+    (user + system, the job's and GNU time's together), stderr.
 
     Peak RSS comes from GNU time (``%M``): on Linux a child forked from this (large) process
     starts with this process's high-water mark, so ``wait4``'s ``ru_maxrss`` would report the
@@ -390,7 +402,8 @@ def run_job(args: list[str], cwd: Path) -> tuple[int, float, float, str]:
     rss_kb = float(usage.ru_maxrss)
     if TIME:
         rss_kb = float(rss_path.read_text().split()[-1])
-    return proc.returncode, wall, rss_kb / 1024, err_path.read_text(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime  # wait4 counts the child's reaped children too
+    return proc.returncode, wall, rss_kb / 1024, cpu, err_path.read_text(errors="replace")
 
 
 class Job:
@@ -409,7 +422,8 @@ class Job:
         before = _load_json(state)
         since = datetime.now(UTC)
         load = os.getloadavg()[0]
-        code, wall, rss, stderr = run_job(
+        server_before = server_cpu_seconds(self.db.client)
+        code, wall, rss, cpu, stderr = run_job(
             ["--mongodb-uri", self.uri, "--mongodb-database", self.database,
              "--output", str(output), "--state-file", str(state), "--now", now.isoformat(),
              "--timeout", str(timeout or self.timeout)], self.workdir)
@@ -417,7 +431,8 @@ class Job:
         stats = profile_stats(self.db, since - timedelta(milliseconds=5), datetime.now(UTC))
         if code not in (0, 3):
             print(f"  ! {label}: exit {code}\n{stderr[-2000:]}", file=sys.stderr)
-        run = Run(label, now, code, wall, rss, stats, load=load)
+        run = Run(label, now, code, wall, rss, stats, load=load, cpu=cpu,
+                  server_cpu=server_cpu_seconds(self.db.client) - server_before)
         run.progress = read_progress(output)
         run.sections = read_family(output, "librechat_exporter_section_duration_seconds", "section")
         try:
@@ -497,6 +512,8 @@ class Row:
     slowest: list[dict[str, Any]] = field(default_factory=list)
     sections: dict[str, float] = field(default_factory=dict)
     load: float = 0.0  # the highest 1-minute load average at the start of its runs
+    cpu: float = 0.0  # the job's CPU seconds, summed (or the median, as wall)
+    server_cpu: float = float("nan")  # the server's CPU seconds during the runs, likewise
 
 
 @dataclass
@@ -533,7 +550,8 @@ def aggregate_rows(name: str, runs: list[Run], note: str = "", median: bool = Fa
                statistics.median([r.new_docs for r in runs]) if median else
                sum(r.new_docs for r in runs), note, stats.top[:4],
                sorted(stats.top, key=lambda r: -r["millis"])[:3], sections,
-               max(r.load for r in runs))
+               max(r.load for r in runs), pick([r.cpu for r in runs]),
+               pick([r.server_cpu for r in runs]))
 
 
 def measure_size(size: int, args: argparse.Namespace, log: Any) -> SizeResult:
@@ -910,6 +928,27 @@ def floor_table(results: list[SizeResult]) -> list[str]:
     return lines
 
 
+def cpu_table(results: list[SizeResult]) -> list[str]:
+    """Where the first count's time goes: CPU seconds of the job's process and of the server
+    over its runs. On a machine with N CPUs no schedule of the same work finishes in less
+    than their sum / N, whatever runs side by side: that bound against the floor says how
+    far overlapping alone could bring the ratio."""
+    cores = os.cpu_count() or 1
+    lines = ["| messages | first count s | job CPU s | server CPU s | CPU / wall | "
+             f"sum / {cores} CPUs s | that / floor | floor s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for res in results:
+        cold, floor = res.rows.get("cold"), res.floor
+        if cold is None or floor is None:
+            continue
+        total = cold.cpu + cold.server_cpu
+        lines.append(f"| {human(res.size)} | {cold.wall:.2f} | {cold.cpu:.2f} | "
+                     f"{cold.server_cpu:.2f} | {total / cold.wall:.2f} | "
+                     f"{total / cores:.2f} | {total / cores / floor.seconds:.2f}x | "
+                     f"{floor.seconds:.2f} |")
+    return lines
+
+
 def floor_targets(results: list[SizeResult]) -> list[str]:
     lines = []
     for res in results:
@@ -1065,6 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
              + ("GNU time %M." if TIME else "wait4 (inflated: no /usr/bin/time)."), "",
              job_line, ""]
     lines += ["### The first count against the one-pass floor", "", *floor_table(results), ""]
+    lines += ["### CPU of the first count (job and server)", "", *cpu_table(results), ""]
     for res in results:
         lines += [*size_table(res), ""]
     lines += ["### Targets", "", *targets(results), "", *cross_size(results), ""]
