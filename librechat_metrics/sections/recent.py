@@ -22,7 +22,7 @@ from bson import ObjectId
 
 from ..clock import Clock, as_utc, oid_at
 from ..labels import model_label, number
-from ..queries import NOT_OBJECT_ID, grouped
+from ..queries import NOT_OBJECT_ID, grouped, grouped_rows
 from .agents import AgentModels
 
 ACTIVITY_HORIZON = 32 * 86400  # seconds: the longest unique-user window, 30 days or a month
@@ -61,9 +61,11 @@ def read_day(db: Any, clock: Clock, day: date) -> DayRead:
     """One local day's messages (today's up to now), grouped by user, role, model, endpoint."""
     start = clock.day_start(day)
     end = min(clock.day_start(day + timedelta(days=1)), clock.now + timedelta(milliseconds=1))
-    rows = grouped(db.messages, {"createdAt": {"$gte": start, "$lt": end}},
-                   {"user": "$user", "by_user": "$isCreatedByUser", "model": "$model",
-                    "endpoint": "$endpoint"}, False, {"last": {"$max": "$createdAt"}})
+    # A stream, not a list: a day of a large database has tens of thousands of groups, and
+    # two sections may be reading a day each.
+    rows = grouped_rows(db.messages, {"createdAt": {"$gte": start, "$lt": end}},
+                        {"user": "$user", "by_user": "$isCreatedByUser", "model": "$model",
+                         "endpoint": "$endpoint"}, False, {"last": {"$max": "$createdAt"}})
     summary, newest = Day(), {}
     sent_by: dict[Any, float] = {}
     labels = ModelLabels()
