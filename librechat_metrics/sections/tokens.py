@@ -60,9 +60,9 @@ def _abs_or_0(path: str) -> dict[str, Any]:
 def token_sums(magnitude: Callable[[str], Any], zeroed: Callable[[str], Any],
                structured: Any) -> dict[str, Any]:
     """Σ|rawAmount|, Σ|tokenValue|, Σ|readTokens|, Σ|writeTokens| and the uncached prompt
-    tokens: each |x| summed is written by `magnitude`, each |x| computed with by `zeroed`, and
-    `structured` tells a structured prompt (fast: `_abs`, `_abs_or_0` and one comparison;
-    guarded: `absolute` and `is_number`).
+    tokens. `magnitude` writes each |x| that is summed, `zeroed` each |x| inside the uncached
+    expression, and `structured` tells a structured prompt (fast: `_abs`, `_abs_or_0` and one
+    comparison; guarded: `absolute` and `is_number`).
 
     Each transaction on its own (README, "Prompt kinds"): a structured prompt's (a number in
     inputTokens) uncached part is its |rawAmount| less its cache reads and writes, at least 0;
