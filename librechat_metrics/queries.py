@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from pymongo.errors import OperationFailure
 
+from .labels import finite_number
+
 Match = Mapping[str, Any]  # a MongoDB filter selecting documents to count
 
 NATURAL = {"$natural": 1}
@@ -75,6 +77,19 @@ def is_number(expr: Any) -> dict[str, Any]:
 
 def absolute(expr: Any) -> dict[str, Any]:
     return {"$abs": bounded(expr)}
+
+
+def fast_abs(path: str) -> dict[str, Any]:
+    """|field| for a fast sum (`fast_else_guarded`): missing or null give null, which `$sum`
+    skips; any other non-number fails the aggregation."""
+    return {"$abs": path}
+
+
+def checked_sum(value: Any) -> float | None:
+    """A fast sum as a float when it is a finite number within ±NUMBER_LIMIT, else None (a
+    NaN, an infinity or an absurd value was summed: read again with the guard)."""
+    total = finite_number(value)
+    return None if total is None or abs(total) > NUMBER_LIMIT else total
 
 
 T = TypeVar("T")

@@ -143,11 +143,11 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
 
     def task(turns: Turns, index: int) -> SectionOutcome:
         section = sections[index]
+        old = state.get("sections", {}).get(section.name, {})
         if section.refresh == "slow":
             turns.wait_for_earlier(index)  # whether a first count is still pending
-            kept = state.get("sections", {}).get(section.name, {})
             if first_count_pending(sections_so_far(index)) and refresh_due(
-                    section, kept, clock, settings) and not affordable(section, clock):
+                    section, old, clock, settings) and not affordable(section, clock):
                 # A first count needs the run's budget; a timeout now would lose its progress.
                 # Stored-now gauges due for a refresh wait, their last values (if any) are
                 # not replayed; values still fresh are.
@@ -159,9 +159,8 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             return time.monotonic() - started - (turns.waited[index] - waited)
 
         try:
-            families, section_state = run_section(
-                section, db, clock, state.get("sections", {}).get(section.name, {}), settings,
-                InTurn(dims, turns, index))
+            families, section_state = run_section(section, db, clock, old, settings,
+                                                  InTurn(dims, turns, index))
         except Exception as exc:
             # One bad query or one document the code did not foresee must not cost the other
             # sections their numbers; a lost database ends the run instead.
@@ -183,8 +182,7 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             new_state["sections"][section.name] = outcome.state
         if outcome.families is not None:
             result.families.extend(outcome.families)
-            result.durations[section.name] = outcome.seconds
-        elif outcome.failed:
+        if outcome.families is not None or outcome.failed:  # skipped ones took no time
             result.durations[section.name] = outcome.seconds
     forget_retired(result.families, new_state["sections"], dims.expire())
     new_state["dimensions"] = dims.table

@@ -16,11 +16,12 @@ from .. import catalogue as cat
 from ..counters import Counters
 from ..labels import USD_PER_CREDIT, finite_number
 from ..queries import (
-    NUMBER_LIMIT,
     ROW_BATCH,
     Match,
     WholeCollection,
     absolute,
+    checked_sum,
+    fast_abs,
     fast_else_guarded,
     grouped_rows,
 )
@@ -46,7 +47,7 @@ AGENT_BATCH = 20_000
 # bounded memory and bounded `$in` lists however many conversations a first count meets.
 
 SPEND = {"tokenType": {"$in": ["prompt", "completion"]}}
-FAST_SUMS = {"raw": {"$sum": {"$abs": "$rawAmount"}}, "value": {"$sum": {"$abs": "$tokenValue"}}}
+FAST_SUMS = {"raw": {"$sum": fast_abs("$rawAmount")}, "value": {"$sum": fast_abs("$tokenValue")}}
 GUARDED_SUMS = {"raw": {"$sum": absolute("$rawAmount")},
                 "value": {"$sum": absolute("$tokenValue")}}
 BY_CONVERSATION = {"conversation": "$conversationId", "type": "$tokenType"}
@@ -67,9 +68,9 @@ class AgentTotals:
             agent = held.get(row["_id"]["conversation"])
             if agent is None:
                 continue
-            raw, value = finite_number(row["raw"]), finite_number(row["value"])
-            if fast and (raw is None or value is None
-                         or max(abs(raw), abs(value)) > NUMBER_LIMIT):
+            read = checked_sum if fast else finite_number
+            raw, value = read(row["raw"]), read(row["value"])
+            if fast and (raw is None or value is None):
                 return False
             tenant = tenant_of(row["_id"])
             self.cost[agent, tenant] = self.cost.get((agent, tenant), 0.0) + (value or 0.0)

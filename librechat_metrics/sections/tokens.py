@@ -12,16 +12,16 @@ from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
 from ..incremental import count_new
-from ..labels import (
-    UNKNOWN,
-    USD_PER_CREDIT,
-    finite_number,
-    is_bson_number,
-    label_value,
-    model_label,
-    number,
+from ..labels import UNKNOWN, USD_PER_CREDIT, is_bson_number, label_value, model_label, number
+from ..queries import (
+    Match,
+    absolute,
+    checked_sum,
+    fast_abs,
+    fast_else_guarded,
+    grouped,
+    is_number,
 )
-from ..queries import NUMBER_LIMIT, Match, absolute, fast_else_guarded, grouped, is_number
 from ..settings import Settings
 from .agent_costs import count_agent_costs
 from .agents import AgentModels
@@ -46,12 +46,6 @@ def transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str
     return fast_else_guarded(fast, lambda: guarded_transaction_rows(db, match, settings))
 
 
-def _abs(path: str) -> dict[str, Any]:
-    """|field|; missing or null give null, which `$sum` skips; any other non-number fails the
-    aggregation."""
-    return {"$abs": path}
-
-
 def _abs_or_0(path: str) -> dict[str, Any]:
     """|field|, missing or null as 0 (inside an expression, where a null would spread)."""
     return {"$abs": {"$ifNull": [path, 0]}}
@@ -61,7 +55,7 @@ def token_sums(magnitude: Callable[[str], Any], zeroed: Callable[[str], Any],
                structured: Any) -> dict[str, Any]:
     """Σ|rawAmount|, Σ|tokenValue|, Σ|readTokens|, Σ|writeTokens| and the uncached prompt
     tokens. `magnitude` writes each |x| that is summed, `zeroed` each |x| inside the uncached
-    expression, and `structured` tells a structured prompt (fast: `_abs`, `_abs_or_0` and one
+    expression, and `structured` tells a structured prompt (fast: `fast_abs`, `_abs_or_0` and one
     comparison; guarded: `absolute` and `is_number`).
 
     Each transaction on its own (README, "Prompt kinds"): a structured prompt's (a number in
@@ -75,7 +69,7 @@ def token_sums(magnitude: Callable[[str], Any], zeroed: Callable[[str], Any],
             "uncached": {"$sum": {"$cond": [structured, uncached, magnitude("$rawAmount")]}}}
 
 
-FAST_SUMS = {**token_sums(_abs, _abs_or_0, {"$gte": ["$inputTokens", float("nan")]}),
+FAST_SUMS = {**token_sums(fast_abs, _abs_or_0, {"$gte": ["$inputTokens", float("nan")]}),
              # Structured prompts, told by their extremes: None for none, numbers otherwise.
              # The one comparison above is also true for every type that sorts above the
              # numbers (a string, an object, a boolean, a date); such a value is then the
@@ -87,9 +81,9 @@ SUMMED = ("raw", "value", "read", "write", "uncached")
 def fast_row(row: Mapping[str, Any]) -> dict[str, Any] | None:
     """A FAST_SUMS row in `guarded_transaction_rows`' shape, or None when a sum shows a value
     the guard would have counted as 0 (NaN, an infinity, beyond ±10^15)."""
-    sums = {name: finite_number(row.get(name)) for name in SUMMED}
+    sums = {name: checked_sum(row.get(name)) for name in SUMMED}
     lo, hi = row.get("input_lo"), row.get("input_hi")
-    if any(v is None or abs(v) > NUMBER_LIMIT for v in sums.values()) or not (
+    if any(v is None for v in sums.values()) or not (
             (lo is None and hi is None) or (is_bson_number(lo) and is_bson_number(hi))):
         return None
     return {"_id": row["_id"], "n": row["n"], **sums,
