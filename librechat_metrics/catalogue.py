@@ -434,6 +434,12 @@ EXPORTER_SECTION_WATERMARK = gauge(
     "Per counting section, the ObjectId time (Unix) below which it has counted every document "
     "it will count; its counters in this file hold exactly those. A lost state resumes each "
     "section from here.", "section", tenanted=False)
+EXPORTER_SECTION_HORIZON = gauge(
+    "librechat_exporter_section_horizon_timestamp_seconds",
+    "Per counting section, where its overlap zone starts (ObjectId time, Unix; --lag behind "
+    "its last count): a document inserted later with an older ObjectId is not counted. From "
+    "here up to the watermark every stored document has been counted.", "section",
+    tenanted=False)
 EXPORTER_IDENTITY_INFO = gauge(
     "librechat_exporter_identity_info",
     "Which counters this file may stand in for (1): the MongoDB deployment (the UUID of "

@@ -26,7 +26,13 @@ from .atomic import commit_file, discard_file, remove_stale_temps
 from .catalogue import CATALOGUE, GAUGE
 from .client import checked_client, is_fatal, mongo_hosts
 from .clock import Clock
-from .continuity import COUNTED, continued_state, standing_in
+from .continuity import (
+    COUNTED,
+    continued_state,
+    list_restored_zone,
+    standing_in,
+    textfile_runs,
+)
 from .dimensions import Dimensions, retired_keys, zero_keys
 from .errors import (
     EXIT_FAILED,
@@ -42,7 +48,7 @@ from .incremental import passes_fit_side_by_side
 from .labels import UNKNOWN, label_value
 from .logs import describe_error
 from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
-from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run
+from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run, runs_of
 from .sections.base import Section
 from .sections.conversations import LIBRECHAT_COLLECTIONS
 from .sections.job import RunResult, self_families
@@ -82,6 +88,7 @@ def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
         replayed = [Family.from_json(f) for f in old["families"]]
         return [capped(f, dims) if f.kind == GAUGE else f for f in replayed], dict(old)
     state = copy.deepcopy(dict(old))
+    list_restored_zone(db, section.name, state)
     families = [capped(f, dims) if f.kind == GAUGE else f
                 for f in section.compute(db, clock, state, settings, dims)]
     if section.refresh != "run":
@@ -404,8 +411,9 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         remove_stale_temps(settings.state_file)
     pending: str | None = None
     cause = "state file"  # what the log names as the failing part, step by step
-    # What a failed run carries: the state read (and may save with its run counted), or
-    # without one the .prom standing in (not saved: its deployment is unchecked).
+    # What a failed run carries: the state read or restored (which it then saves with its
+    # run counted), or without one the .prom standing in (not saved: the deployment it was
+    # written for is not checked without MongoDB).
     counts: dict[str, Any] = {}
     savable = False
     try:
@@ -463,18 +471,22 @@ def write_failure(settings: Settings, clock: Clock, started: float,
                   savable: bool = False) -> int:
     """Up 0 with the self-metrics and the counters the run was given, at their last values,
     so that no stale stored-now number is served and the file can still stand in for the
-    state; the run is counted as failed (in the state too, when it may be saved). The log
-    line names the failing part (MongoDB and its hosts, lock, state file or directory, output
-    directory) before the reason."""
+    state. The run is counted as failed, continuing the larger of the state's and the last
+    file's runs counter, in the file and, when `savable`, in the state (whose counts are
+    otherwise unchanged). The log line names the failing part (MongoDB and its hosts, lock,
+    state file or directory, output directory) before the reason."""
     signal.alarm(0)
     state = copy.deepcopy(dict(counts))
+    written = textfile_runs(settings.output) if not settings.stdout else None
+    state["runs"] = {r: max(v, (written or {}).get(r, 0.0)) for r, v in runs_of(state).items()}
     count_run(state, "failed")
     kept = "kept the state file"
     if savable and not settings.stdout:
         try:
             save_state(settings.state_file, state)
+            kept = "kept the state file's counts"
         except JobError:
-            kept = "could not save the state file"
+            pass  # the same trouble that failed the run, most likely; the file counts the run
     failed = RunResult([], state, False, {}, {})
     families = carried(state.get("sections", {}), COUNTED, settings.tenant_label) + \
         self_families(failed, settings, section_names(), time.monotonic() - started,
