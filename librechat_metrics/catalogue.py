@@ -442,9 +442,9 @@ EXPORTER_SECTION_HORIZON = gauge(
     tenanted=False)
 EXPORTER_IDENTITY_INFO = gauge(
     "librechat_exporter_identity_info",
-    "Which counters this file may stand in for (1): the MongoDB deployment (the UUID of "
-    "LibreChat's messages collection), its replica set, and the layout version of the counters "
-    "and watermarks.", "deployment", "replica_set", "schema", tenanted=False)
+    "Which counters this file may stand in for (1): the MongoDB deployment (a fingerprint of "
+    "the UUID of LibreChat's messages collection), its replica set, and the layout version of "
+    "the counters and watermarks.", "deployment", "replica_set", "schema", tenanted=False)
 EXPORTER_BACKFILL_PROGRESS = gauge(
     "librechat_exporter_backfill_progress_ratio",
     "How far the first count of stored documents has got, per section (1 when done; a "

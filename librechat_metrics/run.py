@@ -8,6 +8,7 @@ import contextlib
 import copy
 import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -302,9 +303,10 @@ def collect_from_mongo(settings: Settings, clock: Clock,
 
 
 def deployment_identity(db: Any) -> Identity:
-    """The deployment: the UUID MongoDB gave LibreChat's messages collection when it was made
-    (shared by a replica set's members, new after a drop or a plain mongorestore), and the
-    replica set's name. A user who may not list collections' details gets `unknown`."""
+    """The deployment: a fingerprint of the UUID MongoDB gave LibreChat's messages collection
+    when it was made (shared by a replica set's members, new after a drop or a plain
+    mongorestore; hashed, since no label value may look like an id), and the replica set's
+    name. A user who may not list collections' details gets `unknown`."""
     deployment = UNKNOWN_DEPLOYMENT
     try:
         for info in db.list_collections(filter={"name": "messages"}):
@@ -312,7 +314,7 @@ def deployment_identity(db: Any) -> Identity:
             if isinstance(uuid, Binary):
                 uuid = uuid.as_uuid()
             if uuid is not None:
-                deployment = str(uuid)
+                deployment = hashlib.sha256(str(uuid).encode()).hexdigest()[:16]
     except OperationFailure:
         pass
     hello = db.command("hello")
