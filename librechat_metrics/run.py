@@ -490,9 +490,14 @@ def write_failure(settings: Settings, clock: Clock, started: float,
         except JobError:
             pass  # the same trouble that failed the run, most likely; the file counts the run
     failed = RunResult([], state, False, {}, {})
-    families = carried(state.get("sections", {}), COUNTED, settings.tenant_label) + \
-        self_families(failed, settings, section_names(), time.monotonic() - started,
-                      state.get("last_success"), COUNTED)
+    counters = carried(state.get("sections", {}), COUNTED, settings.tenant_label)
+    # The same series as the last good file: its explicit zeros too (tenants as the counters
+    # hold them; nothing is read).
+    explicit_zeros(counters, Dimensions(state.get("dimensions", {}), settings.label_limit,
+                                        settings.label_ttl * 86400, clock.epoch), [])
+    families = counters + self_families(failed, settings, section_names(),
+                                        time.monotonic() - started,
+                                        state.get("last_success"), COUNTED)
     try:
         write_output(settings, render(families))
         wrote = "wrote up=0"
