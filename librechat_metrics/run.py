@@ -38,7 +38,7 @@ from .errors import (
 from .families import Family, capped
 from .incremental import passes_fit_side_by_side
 from .labels import UNKNOWN, label_value
-from .logs import describe_error
+from .logs import describe_error, output_directory_fix, state_directory_fix
 from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
 from .restore import NotRestorable, state_from_textfile
 from .sections.base import Section
@@ -241,10 +241,14 @@ def job_lock(settings: Settings) -> Iterator[bool]:
     directory = os.path.dirname(os.path.abspath(settings.lock_file))
     try:
         os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise LockUnavailable(f"cannot create {directory}: {exc.strerror}; "
+                              f"{state_directory_fix(directory)}") from exc
+    try:
         fd = os.open(settings.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise LockUnavailable(f"cannot open lock file {settings.lock_file}: "
-                              f"{exc.strerror}") from exc
+        raise LockUnavailable(f"cannot create the lock file {settings.lock_file}: "
+                              f"{exc.strerror}; {state_directory_fix(directory)}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -259,10 +263,11 @@ def job_lock(settings: Settings) -> Iterator[bool]:
 def check_output_dir(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise JobError(f"output directory {directory} does not exist (is node_exporter's "
-                       "textfile directory configured?)")
+        raise JobError(f"run failed (output directory): {directory} does not exist; "
+                       f"{output_directory_fix(directory, missing=True)}")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise JobError(f"output directory {directory} is not writable by this user")
+        raise JobError(f"run failed (output directory): {directory} is not writable by "
+                       f"{output_directory_fix(directory, missing=False)}")
 
 
 def collect_from_mongo(settings: Settings, clock: Clock,
@@ -358,7 +363,7 @@ def run_job(settings: Settings) -> int:
     except LockUnavailable as exc:
         # Without a lock the run cannot be trusted with the state, but node_exporter must
         # stop serving the last numbers as if all were well.
-        return write_failure(settings, clock, started, {}, str(exc), "lock")
+        return write_failure(settings, clock, started, {}, str(exc), "state directory")
 
 
 def locked_run(settings: Settings, clock: Clock, started: float) -> int:
@@ -401,8 +406,9 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         commit_file(pending, settings.output)
     else:
         write_output(settings, data)
-    log.info("wrote %d families in %.2f s%s", len(families),
-             time.monotonic() - started, " (some sections failed)" if partial else "")
+    log.info("%s %d families in %.2f s%s", "printed" if settings.stdout else "wrote",
+             len(families), time.monotonic() - started,
+             " (some sections failed)" if partial else "")
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
@@ -442,7 +448,7 @@ def write_failure(settings: Settings, clock: Clock, started: float,
         write_output(settings, render(self_families(
             failed, settings, section_names(), time.monotonic() - started,
             state.get("last_success"))))
-        wrote = "wrote up=0"
+        wrote = "printed up=0" if settings.stdout else "wrote up=0"
     except JobError as exc:
         wrote = f"could not write up=0 either ({exc})"
     log.error("run failed (%s), %s and kept the state file: %s", cause, wrote, reason)
