@@ -161,7 +161,8 @@ def _argument_parser(prog: str) -> argparse.ArgumentParser:
             help=f"{opt.help} [env {opt.env}; default {shown}]".replace("%", "%%"),
         )
     common.add_argument("--env-file", default=".env", metavar="PATH",
-                        help="dotenv file read for the variables above [default .env]")
+                        help="dotenv file read for the variables above (a missing file is "
+                             "skipped) [default .env]")
     parser = argparse.ArgumentParser(
         prog=prog, parents=[common],
         description="Write LibreChat metrics from MongoDB into node_exporter's textfile "

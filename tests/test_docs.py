@@ -53,6 +53,18 @@ def test_the_test_command_says_what_ci_run_does_as_root() -> None:
         assert f"`{package}`" in flat, package
 
 
+def test_the_flag_table_lists_every_flag_with_its_variable() -> None:
+    from librechat_metrics.settings import OPTIONS
+
+    table = sections(README.read_text())["Configuration"]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"(?m)^\| `(--[a-z-]+)` \| ([^|]*)\|",
+                                                        table)}
+    for option in OPTIONS:
+        assert option.flag in rows, option.flag
+        assert option.env is None or f"`{option.env}`" in rows[option.flag], option.flag
+    assert {"--env-file", "--stdout", "--version"} <= set(rows)
+
+
 def link_targets(path: Path) -> list[tuple[str, Path, str]]:
     """(link, file, anchor) of every relative Markdown link of `path`."""
     found = []
