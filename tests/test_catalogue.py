@@ -19,10 +19,11 @@ from librechat_metrics.clock import Clock
 from librechat_metrics.families import Family
 from librechat_metrics.reference import COMMAND, reference, sections_of_families
 from librechat_metrics.run import collect
-from librechat_metrics.sections.job import RunResult, self_families
 from librechat_metrics.sections.registry import SECTIONS
 from librechat_metrics.settings import Settings
+from tests.fault_report import job_argv, run_job
 from tests.librechat_data import GenOptions, generate
+from tests.promparse import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "librechat_metrics"
@@ -91,9 +92,10 @@ def test_since_is_a_release_the_changelog_names() -> None:
     assert {n for n, spec in cat.CATALOGUE.items() if spec.since == "2.0.0"} == renamed | new
 
 
-def test_the_sections_write_the_families_the_reference_gives_them(db: Database[Any]) -> None:
+def test_the_sections_write_the_families_the_reference_gives_them(
+        db: Database[Any], uri: str, tmp_path: Path) -> None:
     """Each section run on its own against a generated LibreChat writes exactly the families
-    docs/metrics.md puts under it; the job's own metrics come from self_families."""
+    docs/metrics.md puts under it; a run of the job writes every family it puts under job."""
     now = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
     generate(db, GenOptions(seed=71, users=12, days=35, now=now))
     settings = Settings(mongodb_database=db.name, stdout=True)
@@ -105,10 +107,12 @@ def test_the_sections_write_the_families_the_reference_gives_them(db: Database[A
         written = {family.name for family in result.families}
         expected = {name for name, row in listed.items() if row[0] == section.name}
         assert written == expected, section.name
-    result = RunResult([], {"sections": {"messages": {"refreshed_at": 1.0, "progress": 0.5}}},
-                       True, {"messages": 0}, {"messages": 0.1})
-    written = {f.name for f in self_families(result, settings, ["messages"], 1.0, 2.0)}
-    assert written == {name for name, row in listed.items() if row[0] == "job"}
+    # The job's own metrics: a whole run of the job, as cron starts it.
+    run = run_job(job_argv(uri, tmp_path, database=db.name, timeout=30, connect_timeout=5))
+    assert run.returncode == 0, run.stderr
+    samples, _ = parse((tmp_path / "librechat.prom").read_text())
+    job = {name for name, row in listed.items() if row[0] == "job"}
+    assert {name for name in samples if name in job} == job
 
 
 def package_sources() -> dict[Path, str]:

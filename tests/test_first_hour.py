@@ -24,7 +24,7 @@ import pymongo
 import pytest
 
 import librechat_textfile as lt
-from librechat_metrics.client import QueryLog
+from librechat_metrics.client import UNESCAPED_CREDENTIALS, QueryLog
 from librechat_metrics.logs import RedactingFilter, describe_error
 from librechat_metrics.settings import uri_parts
 from tests.fault_report import (
@@ -81,21 +81,23 @@ def test_unescaped_password_names_the_fix_and_hides_the_whole_secret(
         password: str, tmp_path: Path) -> None:
     with refusing_port() as port:
         uri = f"mongodb://librechat_metrics:{password}@127.0.0.1:{port}/LibreChat"
-        run = run_job(job_argv(uri, tmp_path, timeout=2, connect_timeout=1))
+        run = run_job(job_argv(uri, tmp_path, "--log-level", "debug", timeout=2,
+                               connect_timeout=1))
     assert_clean_log(run, error_lines=1)
-    error = only_error(run)
-    assert error.split(" - ERROR - ", 1)[1].startswith(
-        f"run failed (MongoDB 127.0.0.1:{port}), wrote up=0 and kept the state file: the user "
-        "name or password in MONGODB_URI holds a character a URI must percent-encode"), error
-    assert "urllib.parse.quote_plus" in error and "quote_plus(sys.argv[1])" in error
+    # The whole line as the job words it: nothing blanked, no word mangled.
+    assert only_error(run).split(" - ERROR - ", 1)[1] == (
+        f"run failed (MongoDB 127.0.0.1:{port}), wrote up=0 and kept the state file: "
+        f"{UNESCAPED_CREDENTIALS}")
+    assert "urllib.parse.quote_plus" in UNESCAPED_CREDENTIALS
+    assert "quote_plus(sys.argv[1])" in UNESCAPED_CREDENTIALS
     prom = (tmp_path / "librechat.prom").read_text()
     for piece in fragments(password):
         for text in (run.stdout, run.stderr, prom):
             assert piece not in text, f"{piece!r} of {password!r} in: {text}"
-    # Nothing had to be blanked (no line holds the secret), so no word is mangled: the paths
-    # and the explanation read as written.
     assert "***" not in run.stderr
-    assert f"no state file at {tmp_path / 'state.json'}: first run" in run.stderr
+    # The settings line: the paths as given, the database the URI names, no credentials.
+    assert (f"MongoDB 127.0.0.1:{port}, database LibreChat, output {tmp_path}/librechat.prom, "
+            f"state {tmp_path}/state.json, timezone UTC") in run.stderr
     assert up_value(tmp_path / "librechat.prom") == 0.0
     assert 'database="LibreChat"' in prom
 
