@@ -227,9 +227,15 @@ def uri_parts(uri: str) -> UriParts | None:
     userinfo, at, hosts = host_part.rpartition("@")
     if "@" not in path and _plain_hosts(hosts) and (not at or _escaped(userinfo)):
         return UriParts(userinfo if at else None, hosts, _database(path), True)
-    if "@" not in rest:
+    if "@" not in rest or (not at and _in_an_option(rest)):
         return UriParts(None, hosts, _database(path), True)
     return _unescaped_parts(rest)
+
+
+def _in_an_option(rest: str) -> bool:
+    """The first "@" is in an option's value (`?appName=me@example`), not after a password."""
+    before = rest[:rest.index("@")]
+    return "?" in before and "=" in before.partition("?")[2]
 
 
 def _unescaped_parts(rest: str) -> UriParts:

@@ -131,8 +131,9 @@ def test_the_encoding_the_error_asks_for_is_accepted(password: str, tmp_path: Pa
     ("mongodb://u:pw@db:27017/LibreChat?appname=me@example", "u:pw", "db:27017", "LibreChat",
      True),
     ("mongodb://db:27017/?appname=me@example", None, "db:27017", None, True),
-    # A port typo is pymongo's to report, not an escaping problem.
+    # A port typo is pymongo's to report, not an escaping problem, with an "@" in an option too.
     ("mongodb://u:pw@db:27O17/", "u:pw", "db:27O17", None, True),
+    ("mongodb://db:27O17/?appname=me@example", None, "db:27O17", None, True),
     ("mongodb://mongodb:27017/LibreChat", None, "mongodb:27017", "LibreChat", True),
 ])
 def test_uri_parts(uri: str, userinfo: str | None, hosts: str, database: str | None,
@@ -194,6 +195,12 @@ def test_a_traceback_is_redacted_too() -> None:
     message = record.getMessage()
     assert "hunter2" not in message and "bad *** here" in message
     assert message.startswith("failed: x ")
+
+
+@pytest.mark.parametrize("password", UNESCAPED)
+def test_the_secret_of_an_unescaped_password_is_the_whole_password(password: str) -> None:
+    uri = f"mongodb://librechat_metrics:{password}@db.example:27017/LibreChat"
+    assert lt.uri_secrets(uri)[0] == password
 
 
 def test_secrets_of_an_ambiguous_uri_cover_both_readings() -> None:
@@ -334,6 +341,19 @@ def test_stdout_run_says_printed_not_wrote(uri: str, db: Any, tmp_path: Path) ->
                           "1", "--env-file", "/nonexistent"])
     assert "printed up=0" in only_error(failed) and "wrote" not in failed.stderr
     assert "librechat_exporter_up 0.0" in failed.stdout
+
+
+def test_the_query_log_is_registered_at_debug_only() -> None:
+    """Below debug a query costs nothing more: pymongo gets no listener at all."""
+    from librechat_metrics.client import mongo_client
+
+    for level, expected in (("info", []), ("warning", []), ("debug", [QueryLog])):
+        client = mongo_client(lt.Settings(logging_level=level))
+        try:
+            listeners = client.options.event_listeners
+        finally:
+            client.close()
+        assert [type(listener) for listener in listeners] == expected, level
 
 
 def debug_lines(stderr: str) -> list[str]:
