@@ -34,11 +34,17 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
             yield from _code_objects(const)
 
 
-def _package_functions(value: Any) -> list[FunctionType]:
-    """The package's functions behind a global name: a function, or a class's methods."""
+def _ours(value: Any, home: str) -> bool:
+    module = getattr(value, "__module__", "") or ""
+    return module.startswith("librechat_metrics") or module == home
+
+
+def _package_functions(value: Any, home: str) -> list[FunctionType]:
+    """The functions behind a global name, if the package's (or the root's module's): a
+    function, or a class's methods."""
     if isinstance(value, FunctionType):
-        return [value] if value.__module__.startswith("librechat_metrics") else []
-    if isinstance(value, type) and value.__module__.startswith("librechat_metrics"):
+        return [value] if _ours(value, home) else []
+    if isinstance(value, type) and _ours(value, home):
         methods = [getattr(m, "__func__", m) for m in vars(value).values()]
         return [m for m in methods if isinstance(m, FunctionType)]
     return []
@@ -59,6 +65,7 @@ def families_named_by(root: Callable[..., Any]) -> set[str]:
     found: set[str] = set()
     seen: set[FunctionType] = set()
     todo = [root] if isinstance(root, FunctionType) else []
+    home = getattr(root, "__module__", "")
     while todo:
         function = todo.pop()
         if function in seen:
@@ -71,7 +78,7 @@ def families_named_by(root: Callable[..., Any]) -> set[str]:
                     found.add(declared.name)
                 value = function.__globals__.get(name)
                 found.update(spec.name for spec in _specs_in(value))
-                todo.extend(_package_functions(value))
+                todo.extend(_package_functions(value, home))
     return found
 
 

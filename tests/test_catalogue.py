@@ -17,7 +17,12 @@ from pymongo.database import Database
 from librechat_metrics import catalogue as cat
 from librechat_metrics.clock import Clock
 from librechat_metrics.families import Family
-from librechat_metrics.reference import COMMAND, reference, sections_of_families
+from librechat_metrics.reference import (
+    COMMAND,
+    families_named_by,
+    reference,
+    sections_of_families,
+)
 from librechat_metrics.run import collect
 from librechat_metrics.sections.registry import SECTIONS
 from librechat_metrics.settings import Settings
@@ -30,10 +35,15 @@ PACKAGE = ROOT / "librechat_metrics"
 REFERENCE = ROOT / "docs" / "metrics.md"
 
 
-def reference_families() -> dict[str, tuple[str, str, tuple[str, ...], str, str]]:
-    """{name: (section, type, labels, since, HELP)} read back from docs/metrics.md's tables,
-    plainly: the `## section` above each row and the row's cells."""
-    found: dict[str, tuple[str, str, tuple[str, ...], str, str]] = {}
+Row = tuple[str, str, tuple[str, ...], dict[str, tuple[str, ...]], tuple[str, ...], bool, str,
+            str]
+
+
+def reference_families() -> dict[str, Row]:
+    """{name: (section, type, labels, closed values, open-ended labels, tenant, since, HELP)}
+    read back from docs/metrics.md's tables, plainly: the `## section` above each row, and the
+    row's cells as the file's legend explains them."""
+    found: dict[str, Row] = {}
     section = ""
     for line in REFERENCE.read_text().splitlines():
         if line.startswith("## "):
@@ -42,12 +52,21 @@ def reference_families() -> dict[str, tuple[str, str, tuple[str, ...], str, str]
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
         if len(cells) != 5 or not cells[0].startswith("`librechat_"):
             continue
-        name = cells[0].strip("`")
-        labels = tuple(re.findall(r"`([a-z_]+)`", cells[2]))
-        labels = tuple(label for label in labels if label != "tenant")
+        name, labels_cell = cells[0].strip("`"), cells[2]
+        tenant = labels_cell.endswith("(`tenant`)")
+        labels_cell = labels_cell.removesuffix("(`tenant`)").rstrip(", ")
+        labels, closed, open_ended = [], {}, []
+        for label, star, values in re.findall(r"`([a-z_]+)`(\\\*)?(?:: ([^`]+?))?(?:, (?=`)|$)",
+                                              labels_cell):
+            labels.append(label)
+            if star:
+                open_ended.append(label)
+            if values:
+                closed[label] = tuple(v.strip() for v in values.split(","))
         help_text = cells[4].replace("\\|", "|").replace("&lt;", "<").replace("&gt;", ">")
         assert name not in found, f"{name} is listed twice in docs/metrics.md"
-        found[name] = (section, cells[1], labels, cells[3], help_text)
+        found[name] = (section, cells[1], tuple(labels), closed, tuple(open_ended), tenant,
+                       cells[3], help_text)
     return found
 
 
@@ -61,9 +80,34 @@ def test_reference_lists_every_family_as_declared() -> None:
     assert sorted(set(cat.CATALOGUE) - set(listed)) == [], "declared but not in docs/metrics.md"
     assert sorted(set(listed) - set(cat.CATALOGUE)) == [], "listed but not declared"
     for name, spec in cat.CATALOGUE.items():
-        _section, kind, labels, since, help_text = listed[name]
+        _section, kind, labels, closed, open_ended, tenant, since, help_text = listed[name]
         assert (kind, labels, since, help_text) == (spec.kind, spec.labels, spec.since,
                                                     spec.help), name
+        assert closed == dict(spec.closed), name
+        assert set(open_ended) == {label for group, _ in spec.dims for label in group}, name
+        assert tenant == spec.tenanted, name
+
+
+GAUGES = (cat.USERS, cat.FILES)
+
+
+class Reader:
+    def families(self) -> list[Family]:
+        return [Family.of(cat.AGENTS)]
+
+
+def helper() -> list[Family]:
+    return [Family.of(cat.SESSIONS_ACTIVE), *Reader().families()]
+
+
+def test_attribution_follows_constants_calls_and_methods() -> None:
+    """What a compute function names, as families_named_by finds it: a declaration, a module
+    constant of declarations, a function it calls and the methods of a class it uses."""
+    def compute() -> list[Family]:
+        return [Family.of(spec) for spec in GAUGES] + helper()
+
+    assert families_named_by(compute) == {"librechat_users", "librechat_files",
+                                          "librechat_sessions_active", "librechat_agents"}
 
 
 def test_every_family_is_computed_by_one_section() -> None:
