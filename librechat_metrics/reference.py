@@ -84,9 +84,7 @@ def families_named_by(root: Callable[..., Any]) -> set[str]:
 
 def sections_of_families() -> dict[str, list[str]]:
     """{family: [sections that compute it]}, sections in run order, the job's metrics last."""
-    roots: list[tuple[str, set[str]]] = [
-        (section.name, families_named_by(section.compute)
-         | {spec.name for spec in section.counters}) for section in SECTIONS]
+    roots = [(section.name, families_named_by(section.compute)) for section in SECTIONS]
     roots.append((JOB, families_named_by(self_families)))
     return {name: [section for section, names in roots if name in names]
             for name in cat.CATALOGUE}
