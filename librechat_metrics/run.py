@@ -47,7 +47,7 @@ from .errors import (
 from .families import Family, capped
 from .incremental import passes_fit_side_by_side
 from .labels import UNKNOWN, label_value
-from .logs import describe_error
+from .logs import describe_error, output_directory_fix, state_directory_fix
 from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
 from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run, runs_of
 from .sections.base import Section
@@ -255,10 +255,14 @@ def job_lock(settings: Settings) -> Iterator[bool]:
     directory = os.path.dirname(os.path.abspath(settings.lock_file))
     try:
         os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise LockUnavailable(f"cannot create {directory}: {exc.strerror}; "
+                              f"{state_directory_fix(directory)}") from exc
+    try:
         fd = os.open(settings.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise LockUnavailable(f"cannot open lock file {settings.lock_file}: "
-                              f"{exc.strerror}") from exc
+        raise LockUnavailable(f"cannot create the lock file {settings.lock_file}: "
+                              f"{exc.strerror}; {state_directory_fix(directory)}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -273,10 +277,11 @@ def job_lock(settings: Settings) -> Iterator[bool]:
 def check_output_dir(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise JobError(f"output directory {directory} does not exist (is node_exporter's "
-                       "textfile directory configured?)")
+        raise JobError(f"run failed (output directory): {directory} does not exist; "
+                       f"{output_directory_fix(directory, missing=True)}")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise JobError(f"output directory {directory} is not writable by this user")
+        raise JobError(f"run failed (output directory): {directory} is not writable by "
+                       f"{output_directory_fix(directory, missing=False)}")
 
 
 def collect_from_mongo(settings: Settings, clock: Clock,
@@ -397,7 +402,7 @@ def run_job(settings: Settings) -> int:
         # Without a lock the run cannot be trusted with the state, but node_exporter must
         # stop serving the last numbers as if all were well.
         return write_failure(settings, clock, started, standing_in(settings) or {}, str(exc),
-                             "lock")
+                             "state directory")
 
 
 def locked_run(settings: Settings, clock: Clock, started: float) -> int:
@@ -459,8 +464,9 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         commit_file(pending, settings.output)
     else:
         write_output(settings, data)
-    log.info("wrote %d families in %.2f s%s", len(families),
-             time.monotonic() - started, " (some sections failed)" if partial else "")
+    log.info("%s %d families in %.2f s%s", "printed" if settings.stdout else "wrote",
+             len(families), time.monotonic() - started,
+             " (some sections failed)" if partial else "")
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
@@ -500,7 +506,7 @@ def write_failure(settings: Settings, clock: Clock, started: float,
                                         state.get("last_success"), COUNTED)
     try:
         write_output(settings, render(families))
-        wrote = "wrote up=0"
+        wrote = "printed up=0" if settings.stdout else "wrote up=0"
     except JobError as exc:
         wrote = f"could not write up=0 either ({exc})"
     log.error("run failed (%s), %s and %s: %s", cause, wrote, kept, reason)

@@ -2,7 +2,7 @@
 
 * promtool: ``check rules`` and ``test rules`` pass; every alert has a firing and a not-firing
   unit test; the weekly traffic in the unit tests is what ``tests/dash_weekly.py`` generates;
-  only alerts about what users feel are critical; the README's alert table names every rule
+  only alerts about what users feel are critical; docs/operating.md's alert table names every rule
   with its severity and marks the thresholds to tune.
 * Dashboard lint: importable JSON; the job-health row comes first; every stat panel is an
   instant query and shows a missing series as "No data" in a problem colour; every panel has a
@@ -69,7 +69,7 @@ JOB = ROOT / "librechat_textfile.py"
 DASHBOARD = ROOT / "dashboards" / "librechat.json"
 RULES = ROOT / "alerts" / "librechat.rules.yml"
 RULES_TEST = ROOT / "alerts" / "librechat.rules.test.yml"
-README = ROOT / "README.md"
+OPERATING = ROOT / "docs" / "operating.md"
 
 ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files",
         "Job details")
@@ -222,8 +222,8 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return TEMPLATE_VARIABLE.sub(one, expr)
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text(encoding="utf-8")
+def docs_section(title: str) -> str:
+    text = OPERATING.read_text(encoding="utf-8")
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start:end if end > 0 else len(text)]
@@ -389,10 +389,10 @@ def test_only_what_users_feel_is_critical() -> None:
     assert {severity(blocks[n]) for n in pipeline} == {"warning"}
 
 
-def test_readme_lists_every_alert_with_its_severity_and_tuning() -> None:
-    """The README's alert table: one row per rule, the rule's severity, TUNE where the rule
-    marks a threshold to tune, and a measured firing time."""
-    section = readme_section("Dashboards and alerts")
+def test_docs_list_every_alert_with_its_severity_and_tuning() -> None:
+    """docs/operating.md's alert table: one row per rule, the rule's severity, TUNE where the
+    rule marks a threshold to tune, and a measured firing time."""
+    section = docs_section("Alerts")
     rows = {m.group(1): m.group(0) for m in
             re.finditer(r"(?m)^\| `(LibreChat\w+)` \|.*\|\s*$", section)}
     blocks = alert_blocks()
@@ -545,7 +545,7 @@ def test_agents_are_shown_by_name() -> None:
 
 def test_finish_reason_panels_say_most_versions_save_none() -> None:
     """The finish reason panels say that most LibreChat versions save no finish_reason (so
-    their answers count as none) and point to the README."""
+    their answers count as none) and point to docs/counting.md, which says which do."""
     panels = [p for p in data_panels(load_dashboard()) if FINISH_REASON_FAMILY in
               " ".join(t["expr"] for t in p["targets"])]
     assert len(panels) >= 2
@@ -553,7 +553,7 @@ def test_finish_reason_panels_say_most_versions_save_none() -> None:
         description = panel.get("description", "")
         assert "do not save finish_reason" in description and "none" in description, (
             panel["title"])
-        assert "README" in description, panel["title"]
+        assert "docs/counting.md" in description, panel["title"]
 
 
 # --------------------------------------------------------------------------------------------
