@@ -24,6 +24,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import mongoose from 'mongoose';
 import { CANCEL_RATE, createMethods, createModels } from '@librechat/data-schemas';
+import { feedbackSchema } from 'librechat-data-provider';
 
 const DAY = 86_400_000;
 
@@ -179,6 +180,13 @@ class Writer {
       kinds: { completion: tokens }, usd: value / 1e6, agent_id: agent });
   }
 
+  /** Feedback as LibreChat's API stores it, checked by its own schema first (a tag is a
+   *  reason key that matches the rating). */
+  async feedback(userKey, messageId, feedback) {
+    await this.m.updateMessage(this.ctx.users[userKey], { messageId,
+      feedback: feedbackSchema.parse(feedback) });
+  }
+
   async file(userKey, key, fields) {
     const file_id = crypto.randomUUID();
     this.ctx.files[key] = file_id;
@@ -243,8 +251,7 @@ async function seed(w) {
   await w.turn('alice_gpt', { fields: { finish_reason: 'length' },
     counts: { finish_reason: 'length' } }, { parent: first.reply, title: 'Tides' });
   await w.spend('alice_gpt', 'alice', 'gpt-4o', 'message', 1800, 4096);
-  await m.updateMessage(ctx.users.alice, { messageId: first.reply,
-    feedback: { rating: 'thumbsUp' } });
+  await w.feedback('alice', first.reply, { rating: 'thumbsUp', tag: 'clear_well_written' });
 
   // anthropic chat: prompt caching (write, then read), a summary, a thumbs down with a tag.
   await w.convo('bob_claude', 'bob', { endpoint: 'anthropic', model: 'claude-sonnet-4-5' });
@@ -253,8 +260,8 @@ async function seed(w) {
   await w.turn('bob_claude', {}, { parent: cached.reply });
   await w.spendCached('bob_claude', 'bob', 'claude-sonnet-4-5', 'message', 250, 0, 9000, 420);
   await w.spend('bob_claude', 'bob', 'claude-haiku-4-5', 'summarization', 5000, 300);
-  await m.updateMessage(ctx.users.bob, { messageId: cached.reply,
-    feedback: { rating: 'thumbsDown', tag: 'not_matched', text: 'wrong topic' } });
+  await w.feedback('bob', cached.reply, { rating: 'thumbsDown', tag: 'not_matched',
+    text: 'wrong topic' });
   ctx.deletable = 'bob_claude';
 
   // An agent with tools and MCP tools (one failing), its tool-call records, its spends.
@@ -277,8 +284,7 @@ async function seed(w) {
   }
   await w.spend('carol_agent', 'carol', 'gpt-4o', 'message', 2200, 640);
   await w.spend('carol_agent', 'carol', 'gpt-4o-mini', 'title', 180, 9);
-  await m.updateMessage(ctx.users.carol, { messageId: agentTurn.reply,
-    feedback: { rating: 'thumbsUp', tag: 'accurate_reliable' } });
+  await w.feedback('carol', agentTurn.reply, { rating: 'thumbsUp', tag: 'accurate_reliable' });
 
   // The updated agent answers under its new LLM.
   await w.convo('carol_writer', 'carol', { endpoint: 'agents', agent_id: writer, model: writer });
