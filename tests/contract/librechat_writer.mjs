@@ -24,7 +24,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import mongoose from 'mongoose';
 import { CANCEL_RATE, createMethods, createModels } from '@librechat/data-schemas';
-import { feedbackSchema } from 'librechat-data-provider';
+import { RetentionMode, feedbackSchema } from 'librechat-data-provider';
 
 const DAY = 86_400_000;
 
@@ -86,8 +86,10 @@ class Writer {
   /** A new conversation saved as LibreChat saves it on its first message. */
   async convo(key, userKey, fields, options = {}) {
     const conversationId = crypto.randomUUID();
-    this.ctx.convos[key] = { id: conversationId, user: userKey, ...fields };
-    await this.m.saveConvo({ userId: this.ctx.users[userKey], isTemporary: options.isTemporary },
+    this.ctx.convos[key] = { id: conversationId, user: userKey, ...fields,
+      interfaceConfig: options.interfaceConfig };
+    await this.m.saveConvo({ userId: this.ctx.users[userKey], isTemporary: options.isTemporary,
+      interfaceConfig: options.interfaceConfig },
       { conversationId, title: 'New Chat', ...fields }, { context: 'contract test' });
     this.rec.conversations.push({ endpoint: fields.endpoint ?? 'none' });
     return conversationId;
@@ -99,7 +101,8 @@ class Writer {
   async turn(convoKey, answer = {}, options = {}) {
     const convo = this.ctx.convos[convoKey];
     const userId = this.ctx.users[convo.user];
-    const ctx = { userId, isTemporary: options.isTemporary };
+    const ctx = { userId, isTemporary: options.isTemporary,
+      interfaceConfig: convo.interfaceConfig };
     const question = crypto.randomUUID();
     await this.m.saveMessage(ctx, {
       messageId: question, conversationId: convo.id, parentMessageId: options.parent
@@ -310,6 +313,13 @@ async function seed(w) {
     { isTemporary: true });
   await w.turn('alice_temp', {}, { isTemporary: true });
   await w.spend('alice_temp', 'alice', 'gpt-4o-mini', 'message', 90, 60);
+
+  // A LibreChat whose retention mode dates every chat (0.8.6+): an expiredAt on a chat that
+  // is not temporary.
+  await w.convo('erin_retained', 'erin', { endpoint: 'openAI', model: 'gpt-4o-mini' },
+    { interfaceConfig: { retentionMode: RetentionMode.ALL, generalChatRetention: 2160 } });
+  await w.turn('erin_retained');
+  await w.spend('erin_retained', 'erin', 'gpt-4o-mini', 'message', 120, 45);
 
   // An archived chat.
   await w.convo('erin_archived', 'erin', { endpoint: 'openAI', model: 'gpt-4o-mini' });
