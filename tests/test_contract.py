@@ -338,10 +338,11 @@ OPERATORS = {
     "in", "isArray", "lt", "lte", "map", "match", "max", "min", "natural", "nin", "or",
     "project", "regex", "regexMatch", "subtract", "sum", "switch", "type", "unwind",
 }
-COMPUTED = {"s", "case"}  # agents.py's unwound mcpServerNames; $switch's branches
+COMPUTED = {"s", "case", "sparse"}  # agents.py's unwound mcpServerNames; $switch's
+# branches; an index option (indexes.py)
 # A filter's or projection's key: a field compared by a query operator, or projected (1, True).
-FIND_KEY = re.compile(r'\{\s*"([A-Za-z_][\w.]*)"\s*:\s*(?:\{\s*"\$(?:gte?|lte?|in|nin|exists|type|'
-                      r'regex)"|1\b|True\b)')
+FIND_KEY = re.compile(r'[{,]\s*"([A-Za-z_][\w.]*)"\s*:\s*'
+                      r'(?:\{\s*"\$(?:gte?|lte?|in|nin|exists|type|regex)"|(?:1|True)\s*[,}])')
 
 
 def fields_in_job_code() -> set[str]:
