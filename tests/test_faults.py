@@ -747,15 +747,23 @@ def test_stale_temp_file_from_a_killed_run(db: Database[Any], mongod: Any, tmp_p
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "truncated", "empty", "wrong-shape"])
-def test_damaged_state_is_set_aside_and_recounted(db: Database[Any], mongod: Any,
-                                                  tmp_path: Path, reliability: Recorder,
-                                                  damage: str) -> None:
+@pytest.mark.parametrize("prom", ["kept", "lost too"])
+def test_damaged_state_is_set_aside_and_restored_from_the_prom(
+        db: Database[Any], mongod: Any, tmp_path: Path, reliability: Recorder, damage: str,
+        prom: str) -> None:
+    """A damaged state is renamed aside; the counters continue from the .prom (users deleted
+    chats meanwhile, so a recount would be lower); with the .prom gone too, the stored
+    documents are counted afresh (the oracle's count of what is stored)."""
     state = seed(db, mongod.uri, tmp_path)
+    before = parse((tmp_path / "librechat.prom").read_text())[0]
+    assert db.messages.delete_many({"isCreatedByUser": True}).deleted_count > 0
     good = state.read_bytes()
     damaged = {"corrupt": b"\x00\xffnot json at all{", "truncated": good[: len(good) // 2],
                "empty": b"", "wrong-shape": json.dumps(
                    {"version": lt.STATE_VERSION, "sections": {"messages": []}}).encode()}
     state.write_bytes(damaged[damage])
+    if prom == "lost too":
+        (tmp_path / "librechat.prom").unlink()
     run = run_job(job_argv(mongod.uri, tmp_path, database=db.name))
     assert run.returncode == 0, run.stderr
     assert_clean_log(run, error_lines=0)
@@ -766,10 +774,19 @@ def test_damaged_state_is_set_aside_and_recounted(db: Database[Any], mongod: Any
     assert json.loads(state.read_text())["version"] == lt.STATE_VERSION
     samples, _ = parse((tmp_path / "librechat.prom").read_text())
     assert samples["librechat_exporter_up"][()] == 1.0
-    reliability.record(f"state file {damage}", "set aside as state.json.<time>.bad (bytes "
-                       "kept), one WARNING, counted afresh", exit_code=run.returncode,
-                       seconds=run.seconds, file_state="up 1; new state; .bad identical",
-                       cases=1)
+    stored = db.messages.count_documents({})
+    if prom == "kept":
+        assert "counters restored from" in warnings[0]
+        assert samples["librechat_messages_total"] == before["librechat_messages_total"]
+        assert samples["librechat_messages_total"][()] > stored
+    else:
+        assert "counters restored" not in warnings[0]
+        assert samples["librechat_messages_total"][()] == stored
+    reliability.record(f"state file {damage}, .prom {prom}", "set aside as "
+                       "state.json.<time>.bad (bytes kept), one WARNING, " +
+                       ("counters restored from the .prom" if prom == "kept" else
+                        "counted afresh"), exit_code=run.returncode, seconds=run.seconds,
+                       file_state="up 1; new state; .bad identical", cases=1)
 
 
 STATE_POISON: dict[str, tuple[tuple[str | int, ...], Any]] = {
