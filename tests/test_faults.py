@@ -4,8 +4,8 @@ Each fault runs the job as cron or systemd does (``python3 librechat_textfile.py
 subprocess, wall time measured) and checks the README's contract for a failed run: exit 1
 within --timeout + --connect-timeout (plus interpreter start), a .prom with
 ``librechat_exporter_up 0``, the self-metrics and the counters carried, the state's counts
-identical, exactly one ERROR line that says what happened, and no password in any output. Measured figures go to
-the reliability report (see tests/fault_report.py).
+identical, exactly one ERROR line that says what happened, and no password in any output.
+Measured figures go to the reliability report (see tests/fault_report.py).
 """
 
 from __future__ import annotations
@@ -92,8 +92,11 @@ def seed(db: Database[Any], uri: str, directory: Path, *, users: int = 5,
     return state
 
 
+KEPT = "up 0 written, counters carried; the state's counts identical"
+
+
 def record_failed(reliability: Recorder, fault: str, run: JobRun, outcome: str,
-                  file_state: str = "up 0 written, counters carried; state's counts identical") -> None:
+                  file_state: str = KEPT) -> None:
     reliability.record(fault, outcome, exit_code=run.returncode, seconds=run.seconds,
                        file_state=file_state, cases=1)
 
@@ -286,7 +289,7 @@ def test_mongod_killed_during_runs(tmp_path: Path, reliability: Recorder) -> Non
         f"killed at queries {', '.join(map(str, kill_at))} of the {queries} of a run: each a "
         f"clean failure (up 0, state kept), exit at about --timeout ({timeout:g} s; the read "
         f"retry waits for a server); undisturbed run {duration:.1f} s",
-        exit_code=outcomes, seconds=times, file_state="up 0 written, counters carried; state's counts identical",
+        exit_code=outcomes, seconds=times, file_state=KEPT,
         cases=len(outcomes))
 
 
