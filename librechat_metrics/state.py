@@ -153,6 +153,8 @@ SECTION_STATE: dict[str, Callable[[Any], bool]] = {
     "checked": _is_number,
     "key": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "result": _spread,
+    # The collections a section found absent and has said so (sections/optional.py).
+    "absent": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
 }
 
 
