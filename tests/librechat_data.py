@@ -1679,7 +1679,97 @@ def _hostile_documents(gen: _Generator) -> dict[str, list[dict[str, Any]]]:
         make_transaction(uid, gen.ago(768), "completion", 'evil"\n\\model', -5, rng=rng, version=v),
     ]
     files = [make_file(uid, gen.ago(767), mime='image/"png"\n', rng=rng, version=v, bytes="12kB")]
-    return {"conversations": [conv], "messages": messages, "transactions": txns, "files": files}
+    hostile = {"conversations": [conv], "messages": messages, "transactions": txns, "files": files}
+    _hostile_features(gen, hostile, random.Random(f"hostile-features-{gen.opts.seed}"))
+    return hostile
+
+
+def _hostile_features(gen: _Generator, out: dict[str, list[dict[str, Any]]],
+                      rng: random.Random) -> None:
+    """Malformed documents in the fields the 0.8 families read, each only where the version
+    has the collection: strings where numbers or dates belong, arrays, objects, values
+    outside LibreChat's enums, missing fields."""
+    user = gen.active_users()[0]
+    uid, v, at = user["_id"], gen.v, gen.ago(700)
+    if _has(v, "0.8.6"):
+        out["files"] += [
+            make_file(uid, at, rng=rng, version=v, status="stuck"),
+            make_file(uid, at, rng=rng, version=v, status=["pending"]),
+            make_file(uid, at, rng=rng, version=v, status="pending", updatedAt="yesterday"),
+        ]
+    if _has(v, "0.7.9"):
+        out["memoryentries"] = [
+            make_memory_entry(uid, at, "a", "x", 0, rng=rng, version=v, tokenCount="12"),
+            make_memory_entry(uid, at, "b", "x", -5, rng=rng, version=v),
+            make_memory_entry(uid, at, "c", "x", float("nan"), rng=rng, version=v),
+            make_memory_entry(uid, at, "d", "x", 7, rng=rng, version=v, userId=MISSING),
+            make_memory_entry(uid, at, "e", "x", 7, rng=rng, version=v, userId=[uid]),
+            make_memory_entry(uid, at, "f", "x", 7, rng=rng, version=v, userId=str(uid)),
+        ]
+    if _has(v, "0.8.0"):
+        out["agentcategories"] = [
+            make_agent_category("odd", at, order=9, custom=True, rng=rng, isActive="yes"),
+            make_agent_category("odder", at, order=10, rng=rng),
+        ]
+        del out["agentcategories"][1]["custom"]
+        resource = object_id_at(at, rng)
+        out["aclentries"] = [
+            make_acl_entry("robot", uid, "agent", resource, 1, uid, at, rng=rng),
+            make_acl_entry("user", uid, "agent", resource, 1, uid, at, rng=rng,
+                           principalType=MISSING),
+            make_acl_entry("public", None, 42, resource, 1, uid, at, rng=rng),
+            make_acl_entry("public", None, {"type": "agent"}, resource, 1, uid, at, rng=rng),
+            make_acl_entry("public", None, "agent", resource, 1, uid, at, rng=rng,
+                           expiredAt=gen.ago(60)),
+            make_acl_entry("group", uid, "agent", resource, 1, uid, at, rng=rng,
+                           expiredAt="2020-01-01"),
+            make_acl_entry("user", uid, "agent", resource, 1, uid, at, rng=rng,
+                           expiredAt=gen.ago(-3600)),
+        ]
+        agent = make_agent(user, at, rng=rng, version=v, is_promoted=[True],
+                           category=["hr", "it"])
+        out["agents"] = [agent, make_agent(user, at, rng=rng, version=v, is_promoted="true")]
+    if _has(v, "0.8.2"):
+        out["mcpservers"] = [
+            make_mcp_server(uid, at, "x", rng=rng, version=v, serverName={"name": "x"}),
+            make_mcp_server(uid, at, "y", rng=rng, version=v, serverName=MISSING),
+            make_mcp_server(uid, at, 'evil"\nserver', rng=rng, version=v),
+        ]
+    if _has(v, "0.8.7"):
+        chain: list[dict[str, Any]] = [{"seq": 1000, "hash": "f" * 64}]
+        actor = {"type": "user", "id": str(uid), "name": "x"}
+        target = {"type": "role", "id": "USER"}
+        out["auditlogs"] = [
+            make_audit_entry(chain, at, "grant.assigned", actor, target, rng=rng,
+                             outcome="exploded"),
+            make_audit_entry(chain, at, "grant.assigned", actor, target, rng=rng,
+                             severity=MISSING),
+            make_audit_entry(chain, at, "grant.assigned", actor, target, rng=rng,
+                             category={"a": 1}, outcome=["denied"]),
+        ]
+    if _has(v, "0.8.8"):
+        agent_id = gen.docs["agents"][0]["id"]
+        odd = make_schedule(uid, at, agent_id, name="odd", hour=1, slot=4, rng=rng,
+                            enabled="yes", disabledReason="aliens")
+        out["schedules"] = [
+            odd,
+            make_schedule(uid, at, agent_id, name="gone", hour=1, slot=5, rng=rng,
+                          deleting=True),
+            make_schedule(uid, at, agent_id, name="erased", hour=1, slot=6, rng=rng,
+                          erased=True, enabled=False),
+            make_schedule(uid, at, agent_id, name="off", hour=1, slot=7, rng=rng,
+                          enabled=False, disabledReason=["too_many_failures"]),
+        ]
+        runs = [make_schedule_run(odd, gen.ago(900 + i), "success", duration_ms=1000, rng=rng)
+                for i in range(6)]
+        runs[0]["status"] = "exploded"
+        runs[1]["durationMs"] = "500"
+        runs[2]["durationMs"] = -10
+        runs[3]["settledAt"] = gen.ago(890).isoformat()
+        runs[4]["status"] = ["requires_action"]
+        runs[4].pop("settledAt")
+        runs[5].pop("durationMs")
+        out["scheduleruns"] = runs
 
 
 # --- the LibreChat 0.8 collections ---------------------------------------------------------
@@ -1804,7 +1894,7 @@ def make_acl_entry(
     doc: dict[str, Any] = {"_id": object_id_at(at, rng)}
     models = {"user": "User", "group": "Group", "role": "Role"}
     if principal_type != "public":
-        doc.update(principalId=principal_id, principalModel=models[principal_type])
+        doc.update(principalId=principal_id, principalModel=models.get(principal_type, "User"))
     doc.update(principalType=principal_type, resourceId=resource_id, resourceType=resource_type,
                __v=0, createdAt=at, grantedAt=at, grantedBy=_oid(granted_by),
                permBits=perm_bits)
