@@ -1701,7 +1701,7 @@ def _hostile_features(gen: _Generator, out: dict[str, list[dict[str, Any]]],
         out["memoryentries"] = [
             make_memory_entry(uid, at, "a", "x", 0, rng=rng, version=v, tokenCount="12"),
             make_memory_entry(uid, at, "b", "x", -5, rng=rng, version=v),
-            make_memory_entry(uid, at, "c", "x", float("nan"), rng=rng, version=v),
+            make_memory_entry(uid, at, "c", "x", float("inf"), rng=rng, version=v),
             make_memory_entry(uid, at, "d", "x", 7, rng=rng, version=v, userId=MISSING),
             make_memory_entry(uid, at, "e", "x", 7, rng=rng, version=v, userId=[uid]),
             make_memory_entry(uid, at, "f", "x", 7, rng=rng, version=v, userId=str(uid)),

@@ -91,7 +91,7 @@ def test_hostile_values_land_where_the_definitions_say(uri: str, db: Database[An
         got["librechat_audit_events_total"]
     assert (("mcp_server", '{"name": "x"}'),) in got["librechat_mcp_servers"]
     assert_matches(run, expected)
-    # By hand, on the hostile memories of one user: tokens "12", -5 and NaN count 0; the
+    # By hand, on the hostile memories of one user: tokens "12", -5 and infinity count 0; the
     # users are the ObjectId, its hex string and the one-element array (the missing one is
     # no user).
     db.memoryentries.delete_many({"key": {"$nin": ["a", "b", "c", "d", "e", "f"]}})
