@@ -74,7 +74,7 @@ RULES_TESTS = (RULES_TEST, ROOT / "alerts" / "librechat-features.rules.test.yml"
 README = ROOT / "README.md"
 
 ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files",
-        "Job details")
+        "Job details", "LibreChat 0.8 features")
 # The first row, title -> the series its stat reads. Compact: one line of stats.
 HEALTH_ROW = {
     "Job up": "librechat_exporter_up",
@@ -269,11 +269,12 @@ def generated_database(client: pymongo.MongoClient[Any], seed: int) -> str:
 
 
 def tenant_database(client: pymongo.MongoClient[Any], seed: int) -> str:
-    """A multi-tenant LibreChat (0.8.7, every document of a tenant-aware collection carries its
-    user's tenantId)."""
+    """A multi-tenant LibreChat (the newest version the generator writes, every document of a
+    tenant-aware collection carrying its user's tenantId)."""
     name = f"t_dashboard_tenants_{secrets.token_hex(4)}"
     librechat_data.generate(client[name], librechat_data.GenOptions(
-        seed=seed, now=datetime.now(UTC), users=24, version="0.8.7", tenants=TENANTS))
+        seed=seed, now=datetime.now(UTC), users=24, version=librechat_data.LATEST,
+        tenants=TENANTS))
     return name
 
 
