@@ -224,8 +224,9 @@ def test_runs_count_when_they_settle_exactly_once(uri: str, db: Database[Any],
                                                   tmp_path: Path) -> None:
     """A run is created `started` and settled later on the same document: it is counted when
     it settles, once, whatever its creation time; a settlement written late (stamped within
-    --lag before the run that finds it) is still counted once; deleting settled runs (a
-    deleted schedule, the 90-day TTL) never makes the counter fall."""
+    --lag before the run that finds it) is still counted once, and so is one remembered
+    across a clock set back; deleting settled runs (a deleted schedule, the 90-day TTL) never
+    makes the counter fall."""
     ld.ensure_indexes(db)
     owner = ObjectId()
     schedule = ld.make_schedule(owner, NOW - timedelta(days=2), "agent_x", name="x", hour=7,
@@ -266,11 +267,20 @@ def test_runs_count_when_they_settle_exactly_once(uri: str, db: Database[Any],
     db.scheduleruns.insert_one(late)
     fourth = runs(later(NOW, 270))
     assert value(fourth.samples, "librechat_schedule_runs_total", status="error") == 1
-    # Runs deleted: the counters stay.
-    db.scheduleruns.delete_many({})
-    fifth = runs(later(NOW, 330))
+    # A clock set back (an NTP step, a replayed --now): the runs settled after its time stay
+    # remembered, so they are not counted again later.
+    back = runs(later(NOW, 150))
+    for family in feature:
+        assert back.samples[family] == fourth.samples[family], family
+    # Past the lag the remembered runs fall below the horizon: still counted once.
+    fifth = runs(later(NOW, 600))
     for family in feature:
         assert fifth.samples[family] == fourth.samples[family], family
+    # Runs deleted: the counters stay.
+    db.scheduleruns.delete_many({})
+    sixth = runs(later(NOW, 660))
+    for family in feature:
+        assert sixth.samples[family] == fourth.samples[family], family
 
 
 def test_audit_events_count_once_and_survive_a_purge(uri: str, db: Database[Any],
