@@ -300,11 +300,13 @@ def test_audit_events_count_once_and_survive_a_purge(uri: str, db: Database[Any]
     assert sum(events.values()) == 2
     db.auditlogs.insert_one(ld.make_audit_entry(chain, later(NOW, 30), "grant.assigned", actor,
                                                 target, outcome="denied", rng=3))
-    db.auditlogs.delete_many({"seq": {"$lt": 3}})  # the retention purge
     second = run_job(uri, db.name, tmp_path, later(NOW, 60))
     events = second.samples["librechat_audit_events_total"]
     assert events[(("category", "grant"), ("outcome", "denied"), ("severity", "warning"))] == 2
     assert sum(events.values()) == 3
+    db.auditlogs.delete_many({"seq": {"$lt": 3}})  # the retention purge
+    third = run_job(uri, db.name, tmp_path, later(NOW, 120))
+    assert third.samples["librechat_audit_events_total"] == events
 
 
 def test_counters_restore_from_the_last_prom(uri: str, db: Database[Any], tmp_path: Path) -> None:
