@@ -6,6 +6,7 @@ exporter will see (BSON types via ``$type``, indexes via listIndexes).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import secrets
@@ -530,7 +531,7 @@ def test_audit_chains_link_up(gen_db: Database[Any]) -> None:
         chains.setdefault(entry["chainKey"], []).append(entry)
     for chain in chains.values():
         assert [e["seq"] for e in chain] == list(range(1, len(chain) + 1))
-        for before, after in zip(chain, chain[1:], strict=False):
+        for before, after in itertools.pairwise(chain):
             assert after["prevHash"] == before["hash"] and after["createdAt"] >= before[
                 "createdAt"]
     outcomes = set(gen_db.auditlogs.distinct("outcome"))
