@@ -24,6 +24,7 @@ from ..dimensions import Dimensions
 from ..families import Family
 from ..labels import closed_label, number
 from ..queries import Match, bounded, grouped
+from ..restore import RESTORE_ZONE
 from ..settings import Settings
 from .base import tenant_of
 from .optional import collection_present
@@ -77,6 +78,21 @@ def settled_runs(coll: Any, stream: dict[str, Any], clock: Clock,
     stream.update(horizon=horizon, seen=sorted({str(i) for i in (*kept, *zone)}))
 
 
+def list_restored_zone(coll: Any, state: dict[str, Any], lag: float) -> None:
+    """Counters restored from the last .prom resume at the horizon (continuity.py); the runs
+    the last run had counted in its overlap zone, settled in [horizon, horizon + --lag) or up
+    to the published watermark, become the seen list, so they are not counted again. The
+    zone is listed here, by settledAt: the `_id` listing of the other sections does not fit
+    a watermark on settlement."""
+    zone = state.pop(RESTORE_ZONE, None)
+    if zone is None:
+        return
+    low, high = zone
+    ids = coll.find({"settledAt": {"$gte": at(low), "$lt": at(max(high, low + lag))},
+                     "_id": {"$type": "objectId"}}, {"_id": 1})
+    state.setdefault("stream", {"horizon": low})["seen"] = sorted(str(d["_id"]) for d in ids)
+
+
 def count_settled(coll: Any, match: Match, counters: Counters, settings: Settings) -> None:
     durations = {"ms": {"$sum": {"$max": [bounded("$durationMs"), 0]}}}
     for row in grouped(coll, match, {"status": "$status"}, settings.tenant_label, durations):
@@ -93,6 +109,7 @@ def schedule_run_families(db: Any, clock: Clock, state: dict[str, Any],
     collection is absent the watermark still advances (nothing is found), so a LibreChat
     upgraded later is counted from then on."""
     present = collection_present(db, clock, state, "scheduleruns", SINCE)
+    list_restored_zone(db.scheduleruns, state, settings.lag)
     counters = Counters(state, dims, settings.tenant_label)
     for match in settled_runs(db.scheduleruns, state.setdefault("stream", {}), clock,
                               settings.lag):
