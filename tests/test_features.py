@@ -373,3 +373,27 @@ def test_a_collection_that_goes_away_is_said_again(uri: str, db: Database[Any], 
     assert [m for m in absent_logs(capfd) if "memoryentries" in m]
     expected = oracle.compute(oracle.Snapshot.read(db), oracle.Config(now=later(NOW, 120)))
     assert "librechat_memory_entries" in expected.absent
+
+
+def test_a_restore_does_not_count_the_last_overlap_zone_again(uri: str, db: Database[Any],
+                                                              tmp_path: Path) -> None:
+    """Runs settled within --lag before the last run were counted in its overlap zone; with the
+    state lost, the .prom's counters resume at the horizon and those runs are listed as seen
+    (by settledAt), so they are not counted twice; a run settled after the restore is."""
+    ld.ensure_indexes(db)
+    schedule = ld.make_schedule(ObjectId(), NOW - timedelta(days=1), "agent_x", name="x",
+                                hour=7, rng=1)
+    db.schedules.insert_one(schedule)
+    # Created 20 minutes ago (before the horizon), settled a minute ago (inside the zone).
+    long_run = ld.make_schedule_run(schedule, NOW - timedelta(minutes=20), "success",
+                                    duration_ms=19 * 60 * 1000, rng=2)
+    db.scheduleruns.insert_one(long_run)
+    first = run_job(uri, db.name, tmp_path, NOW)
+    assert value(first.samples, "librechat_schedule_runs_total", status="success") == 1
+    first.state_file.unlink()
+    db.scheduleruns.insert_one(ld.make_schedule_run(schedule, later(NOW, 10), "error",
+                                                    duration_ms=5000, rng=3))
+    second = run_job(uri, db.name, tmp_path, later(NOW, 60))
+    assert second.code == 0
+    assert value(second.samples, "librechat_schedule_runs_total", status="success") == 1
+    assert value(second.samples, "librechat_schedule_runs_total", status="error") == 1
