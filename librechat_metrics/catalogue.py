@@ -41,9 +41,11 @@ USER_ROLE = Dimension("user_role")
 AGENT_PROVIDER = Dimension("agent_provider")
 AGENT_CATEGORY = Dimension("agent_category")
 FINISH_REASON = Dimension("finish_reason")
+AUDIT_CATEGORY = Dimension("audit_category")
+ACL_RESOURCE_TYPE = Dimension("acl_resource_type")
 DIMENSIONS = (MODEL, ENDPOINT, TOOL, AGENT, MCP_SERVER, FEEDBACK_TAG, FILE_SOURCE,
               FILE_CONTEXT, TOKEN_CONTEXT, AUTH_PROVIDER, USER_ROLE, AGENT_PROVIDER,
-              AGENT_CATEGORY, FINISH_REASON)
+              AGENT_CATEGORY, FINISH_REASON, AUDIT_CATEGORY, ACL_RESOURCE_TYPE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,6 +408,94 @@ SPENDING_USERS_YESTERDAY = gauge(
     "librechat_spending_users_yesterday",
     "Users with any prompt or completion spend yesterday (local day).", tenanted=False,
     since="2.0.0")
+
+# ---- what LibreChat 0.8 stores (sections/features.py, schedules.py, audit.py) ---------------
+# Each family of a collection that an older LibreChat lacks is left out where it is absent.
+# The closed values are LibreChat's own enums (@librechat/data-schemas 0.0.71); a stored value
+# outside them is counted as 'other'.
+
+TRUE_FALSE = ("true", "false")
+MEMORY_USERS = gauge("librechat_memory_users",
+                     "Users with at least one memory entry stored now (memoryentries, LibreChat "
+                     "0.7.9+).", since="2.2.0")
+MEMORY_ENTRIES = gauge("librechat_memory_entries", "Memory entries stored now.", since="2.2.0")
+MEMORY_TOKENS = gauge("librechat_memory_tokens",
+                      "Tokens held in memory entries now (the sum of their tokenCount).",
+                      since="2.2.0")
+MCP_SERVERS = gauge(
+    "librechat_mcp_servers",
+    "MCP servers stored in the database now (added in the UI, LibreChat 0.8.2+; servers of "
+    "librechat.yaml are not stored), by serverName.", "mcp_server",
+    dims={"mcp_server": MCP_SERVER}, since="2.2.0")
+AGENT_CATEGORIES = gauge(
+    "librechat_agent_categories",
+    "Agent marketplace categories defined now (agentcategories, LibreChat 0.8.0+), by active "
+    "and custom (false: one of LibreChat's built-in categories).", "active", "custom",
+    closed={"active": TRUE_FALSE, "custom": TRUE_FALSE}, since="2.2.0")
+AGENTS_PROMOTED = gauge(
+    "librechat_agents_promoted",
+    "Agents promoted in the marketplace now (is_promoted, LibreChat 0.8.0+), by category.",
+    "category", dims={"category": AGENT_CATEGORY}, since="2.2.0")
+ACL_PRINCIPAL_TYPES = ("user", "group", "role", "public")
+ACL_ENTRIES = gauge(
+    "librechat_acl_entries",
+    "Permission entries in force now (aclentries, LibreChat 0.8.0+): what is shared with whom, "
+    "by resource type and principal type (every resource's owner holds a user entry too; "
+    "public on sharedLink: public shared links).", "resource_type", "principal_type",
+    dims={"resource_type": ACL_RESOURCE_TYPE}, closed={"principal_type": ACL_PRINCIPAL_TYPES},
+    since="2.2.0")
+SCHEDULE_DISABLED_REASONS = (
+    "mcp_reauth_required", "mcp_configuration_missing", "mcp_permission_denied",
+    "too_many_failures", "agent_deleted", "invalid_schedule", "permission_revoked",
+    "insufficient_balance", "project_deleted", "project_required", "none")
+SCHEDULE_RUNS_ACTIVE = ("started", "requires_action")
+SCHEDULE_RUN_OUTCOMES = ("success", "error", "interrupted", "skipped_overlap", "skipped_balance")
+SCHEDULES = gauge("librechat_schedules",
+                  "Scheduled agent prompts defined now (schedules, LibreChat 0.8.8+; deleted "
+                  "ones aside), by enabled.", "enabled", closed={"enabled": TRUE_FALSE},
+                  since="2.2.0")
+SCHEDULES_DISABLED = gauge(
+    "librechat_schedules_disabled",
+    "Disabled schedules now, by disabledReason (none: disabled by their owner).", "reason",
+    closed={"reason": SCHEDULE_DISABLED_REASONS}, since="2.2.0")
+SCHEDULE_RUNS_IN_PROGRESS = gauge(
+    "librechat_schedule_runs_in_progress",
+    "Scheduled runs going on now: started, or requires_action (paused for a tool approval).",
+    "status", closed={"status": SCHEDULE_RUNS_ACTIVE}, since="2.2.0")
+SCHEDULE_RUNS_TOTAL = counter(
+    "librechat_schedule_runs_total",
+    "Scheduled agent runs settled, counted once each when LibreChat settles them (settledAt), "
+    "by outcome: success, error, interrupted, skipped_overlap, skipped_balance (not run for "
+    "lack of balance).", "status", closed={"status": SCHEDULE_RUN_OUTCOMES}, since="2.2.0")
+SCHEDULE_RUN_DURATION_TOTAL = counter(
+    "librechat_schedule_run_duration_seconds_total",
+    "Seconds the settled scheduled runs took (durationMs, where LibreChat recorded one; skips "
+    "have none), by outcome.", "status", closed={"status": SCHEDULE_RUN_OUTCOMES}, since="2.2.0")
+AUDIT_EVENTS_TOTAL = counter(
+    "librechat_audit_events_total",
+    "Admin audit log entries created (auditlogs, LibreChat 0.8.7+), by category, outcome "
+    "(success, failure, denied, pending) and severity.", "category", "outcome", "severity",
+    dims={"category": AUDIT_CATEGORY},
+    closed={"outcome": ("success", "failure", "denied", "pending"),
+            "severity": ("info", "warning", "critical")}, since="2.2.0")
+FILES_BY_STATUS = gauge(
+    "librechat_files_by_status",
+    "Files stored now by preview status (LibreChat 0.8.6+ sets it on files whose preview "
+    "renders in the background, such as code-execution documents): pending, ready, failed.",
+    "status", closed={"status": ("pending", "ready", "failed")}, since="2.2.0")
+FILES_PENDING_STUCK = gauge(
+    "librechat_files_pending_stuck",
+    "Files still pending 5 minutes after their last update: a preview render lost with a "
+    "restart (LibreChat marks them failed at its next start).", since="2.2.0")
+INCOMPLETE_SURCHARGE_USD_TOTAL = counter(
+    "librechat_incomplete_surcharge_usd_total",
+    "USD billed above LibreChat's own price for cancelled answers, by model: completion "
+    "transactions of context incomplete are billed at 1.15x, so 0.15/1.15 of their "
+    "|tokenValue| / 1e6.", "model", dims=BY_MODEL, since="2.2.0")
+CHURNED_USERS = gauge(
+    "librechat_churned_users",
+    "Distinct users whose last message is 7 to 30 days old: active in the last 30 days, not in "
+    "the last 7.", tenanted=False, since="2.2.0")
 
 # ---- the job itself (sections/job.py) ------------------------------------------------------
 

@@ -83,3 +83,9 @@ def number(value: Any) -> float:
     """A finite float from a MongoDB sum, or 0 for anything else (strings, NaN, Decimal128)."""
     finite = finite_number(value)
     return 0.0 if finite is None else finite
+
+
+def closed_label(value: Any, allowed: tuple[str, ...]) -> str:
+    """A value of a closed label: itself when it is one of `allowed`, else 'other' (so a
+    hostile document cannot open a label that is declared closed)."""
+    return value if isinstance(value, str) and value in allowed else OTHER

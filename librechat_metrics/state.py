@@ -154,6 +154,8 @@ SECTION_STATE: dict[str, Callable[[Any], bool]] = {
     "checked": _is_number,
     "key": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "result": _spread,
+    # The collections a section found absent and has said so (sections/optional.py).
+    "absent": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     # A restored section's [horizon, watermark), listed as seen in the next run that reaches
     # MongoDB (continuity.py).
     "restore_zone": lambda v: isinstance(v, list) and len(v) == 2 and all(map(_is_number, v)),

@@ -46,8 +46,21 @@ from pymongo import IndexModel
 from pymongo.database import Database
 
 INDEX_FILE = Path(__file__).with_name("librechat_indexes.json")
-LATEST = "0.8.7"
-SUPPORTED_VERSIONS = ("0.7.5", "0.7.7", "0.7.9", "0.8.3", "0.8.5", "0.8.7")
+LATEST = "0.8.8"
+SUPPORTED_VERSIONS = ("0.7.5", "0.7.7", "0.7.9", "0.8.3", "0.8.5", "0.8.7", "0.8.8")
+# The LibreChat release that introduced each collection newer than 0.7.5 (the data model
+# reference's collection map, and the @librechat/data-schemas packages: 0.0.51, of 0.8.6, has
+# no schedules or audit log; 0.0.71 has both). Scheduled chats arrived after 0.8.7 (PR #14540,
+# 2026-07-31; v0.8.8-rc1). A database of an older version lacks the collection altogether.
+COLLECTION_SINCE = {
+    "memoryentries": "0.7.9",
+    "agentcategories": "0.8.0",
+    "aclentries": "0.8.0",
+    "mcpservers": "0.8.2",
+    "auditlogs": "0.8.7",
+    "schedules": "0.8.8",
+    "scheduleruns": "0.8.8",
+}
 # Constants.NO_PARENT: the parentMessageId of a conversation's first message.
 NO_PARENT = "00000000-0000-0000-0000-000000000000"
 # interface.temporaryChatRetention default (720 h).
@@ -780,9 +793,19 @@ def load_index_spec() -> dict[str, list[dict[str, Any]]]:
     return {name: entry["indexes"] for name, entry in spec["collections"].items()}
 
 
-def ensure_indexes(db: Database[Any]) -> None:
-    """Create every LibreChat index (and so every collection) that the generator writes to."""
+def collections_at(version: str) -> tuple[str, ...]:
+    """The collections the generator writes that LibreChat ``version`` has."""
+    return tuple(name for name in COLLECTIONS
+                 if _has(version, COLLECTION_SINCE.get(name, "0.7.5")))
+
+
+def ensure_indexes(db: Database[Any], version: str = LATEST) -> None:
+    """Create every LibreChat index (and so every collection) that the generator writes to
+    and LibreChat ``version`` has (LibreChat creates them at start-up)."""
+    present = collections_at(version)
     for name, indexes in load_index_spec().items():
+        if name not in present:
+            continue
         models = [_index_model(ix) for ix in indexes if ix["name"] != "_id_"]
         db[name].create_indexes(models)
 
@@ -862,13 +885,21 @@ COLLECTIONS = (
     "transactions",
     "files",
     "logs",
+    "memoryentries",
+    "agentcategories",
+    "aclentries",
+    "mcpservers",
+    "sharedlinks",
+    "auditlogs",
+    "schedules",
+    "scheduleruns",
 )
 
 
 def generate(db: Database[Any], opts: GenOptions) -> Summary:
     """Create LibreChat's indexes, then bulk-insert a deterministic deployment into ``db``
     (expected empty). Returns the number of documents inserted per collection."""
-    ensure_indexes(db)
+    ensure_indexes(db, opts.version)
     docs = _Generator(opts).run()
     for name in COLLECTIONS:
         if docs[name]:
@@ -913,6 +944,8 @@ class _Generator:
             self._credits()
             self._balances()
         self._bans()
+        # The 0.8 collections from an rng of their own: every document above stays as it was.
+        _features(self, random.Random(f"features-{self.opts.seed}"))
         if self.opts.hostile:
             for name, extra in _hostile_documents(self).items():
                 self.docs[name].extend(extra)
@@ -1646,4 +1679,596 @@ def _hostile_documents(gen: _Generator) -> dict[str, list[dict[str, Any]]]:
         make_transaction(uid, gen.ago(768), "completion", 'evil"\n\\model', -5, rng=rng, version=v),
     ]
     files = [make_file(uid, gen.ago(767), mime='image/"png"\n', rng=rng, version=v, bytes="12kB")]
-    return {"conversations": [conv], "messages": messages, "transactions": txns, "files": files}
+    hostile = {"conversations": [conv], "messages": messages, "transactions": txns, "files": files}
+    _hostile_features(gen, hostile, random.Random(f"hostile-features-{gen.opts.seed}"))
+    return hostile
+
+
+def _hostile_features(gen: _Generator, out: dict[str, list[dict[str, Any]]],
+                      rng: random.Random) -> None:
+    """Malformed documents in the fields the 0.8 families read, each only where the version
+    has the collection: strings where numbers or dates belong, arrays, objects, values
+    outside LibreChat's enums, missing fields."""
+    user = gen.active_users()[0]
+    uid, v, at = user["_id"], gen.v, gen.ago(700)
+    if _has(v, "0.8.6"):
+        out["files"] += [
+            make_file(uid, at, rng=rng, version=v, status="stuck"),
+            make_file(uid, at, rng=rng, version=v, status=["pending"]),
+            make_file(uid, at, rng=rng, version=v, status="pending", updatedAt="yesterday"),
+        ]
+    if _has(v, "0.7.9"):
+        out["memoryentries"] = [
+            make_memory_entry(uid, at, "a", "x", 0, rng=rng, version=v, tokenCount="12"),
+            make_memory_entry(uid, at, "b", "x", -5, rng=rng, version=v),
+            make_memory_entry(uid, at, "c", "x", float("inf"), rng=rng, version=v),
+            make_memory_entry(uid, at, "d", "x", 7, rng=rng, version=v, userId=MISSING),
+            make_memory_entry(uid, at, "e", "x", 7, rng=rng, version=v, userId=[uid]),
+            make_memory_entry(uid, at, "f", "x", 7, rng=rng, version=v, userId=str(uid)),
+        ]
+    if _has(v, "0.8.0"):
+        out["agentcategories"] = [
+            make_agent_category("odd", at, order=9, custom=True, rng=rng, isActive="yes"),
+            make_agent_category("odder", at, order=10, rng=rng),
+        ]
+        del out["agentcategories"][1]["custom"]
+        resource = object_id_at(at, rng)
+        out["aclentries"] = [
+            make_acl_entry("robot", uid, "agent", resource, 1, uid, at, rng=rng),
+            make_acl_entry("user", uid, "agent", resource, 1, uid, at, rng=rng,
+                           principalType=MISSING),
+            make_acl_entry("public", None, 42, resource, 1, uid, at, rng=rng),
+            make_acl_entry("public", None, {"type": "agent"}, resource, 1, uid, at, rng=rng),
+            make_acl_entry("public", None, "agent", resource, 1, uid, at, rng=rng,
+                           expiredAt=gen.ago(60)),
+            make_acl_entry("group", uid, "agent", resource, 1, uid, at, rng=rng,
+                           expiredAt="2020-01-01"),
+            make_acl_entry("user", uid, "agent", resource, 1, uid, at, rng=rng,
+                           expiredAt=gen.ago(-3600)),
+        ]
+        agent = make_agent(user, at, rng=rng, version=v, is_promoted=[True],
+                           category=["hr", "it"])
+        out["agents"] = [agent, make_agent(user, at, rng=rng, version=v, is_promoted="true")]
+    if _has(v, "0.8.2"):
+        out["mcpservers"] = [
+            make_mcp_server(uid, at, "x", rng=rng, version=v, serverName={"name": "x"}),
+            make_mcp_server(uid, at, "y", rng=rng, version=v, serverName=MISSING),
+            make_mcp_server(uid, at, 'evil"\nserver', rng=rng, version=v),
+        ]
+    if _has(v, "0.8.7"):
+        chain: list[dict[str, Any]] = [{"seq": 1000, "hash": "f" * 64}]
+        actor = {"type": "user", "id": str(uid), "name": "x"}
+        target = {"type": "role", "id": "USER"}
+        out["auditlogs"] = [
+            make_audit_entry(chain, at, "grant.assigned", actor, target, rng=rng,
+                             outcome="exploded"),
+            make_audit_entry(chain, at, "grant.assigned", actor, target, rng=rng,
+                             severity=MISSING),
+            make_audit_entry(chain, at, "grant.assigned", actor, target, rng=rng,
+                             category={"a": 1}, outcome=["denied"]),
+        ]
+    if _has(v, "0.8.8"):
+        agent_id = gen.docs["agents"][0]["id"]
+        odd = make_schedule(uid, at, agent_id, name="odd", hour=1, slot=4, rng=rng,
+                            enabled="yes", disabledReason="aliens")
+        out["schedules"] = [
+            odd,
+            make_schedule(uid, at, agent_id, name="gone", hour=1, slot=5, rng=rng,
+                          deleting=True),
+            make_schedule(uid, at, agent_id, name="erased", hour=1, slot=6, rng=rng,
+                          erased=True, enabled=False),
+            make_schedule(uid, at, agent_id, name="off", hour=1, slot=7, rng=rng,
+                          enabled=False, disabledReason=["too_many_failures"]),
+        ]
+        runs = [make_schedule_run(odd, gen.ago(900 + i), "success", duration_ms=1000, rng=rng)
+                for i in range(6)]
+        runs[0]["status"] = "exploded"
+        runs[1]["durationMs"] = "500"
+        runs[2]["durationMs"] = -10
+        runs[3]["settledAt"] = gen.ago(890).isoformat()
+        runs[4]["status"] = ["requires_action"]
+        runs[4].pop("settledAt")
+        runs[5].pop("durationMs")
+        out["scheduleruns"] = runs
+
+
+# --- the LibreChat 0.8 collections ---------------------------------------------------------
+# Shapes read back from documents written through @librechat/data-schemas 0.0.71's own methods
+# (setMemory, createMCPServer, ensureDefaultCategories/createCategory, grantPermission,
+# recordAuditEntry, createScheduleWithSlot, reserveStartedRun/recordRunOutcome/recordSkippedRun);
+# fields appear from the release that introduced them.
+
+DEFAULT_CATEGORIES = ("general", "hr", "rd", "finance", "it", "sales", "aftersales")
+# seedDefaultRoles: the access roles' permBits (VIEW 1, EDIT 2, DELETE 4, SHARE 8).
+VIEWER, EDITOR, OWNER = 1, 3, 15
+MEMORY_KEYS = ("preferred_language", "job_title", "current_projects", "writing_style",
+               "favorite_tools", "timezone")
+SCHEDULE_STATUS_WEIGHTS = [("success", 80), ("error", 8), ("skipped_balance", 6),
+                           ("interrupted", 3), ("skipped_overlap", 3)]
+
+
+def access_role_id(name: str) -> ObjectId:
+    """A stable _id for one of LibreChat's seeded access roles (agent_owner, ...)."""
+    return ObjectId(hashlib.sha256(name.encode()).digest()[:12])
+
+
+def make_memory_entry(
+    user_oid: ObjectId | str,
+    created: datetime,
+    key: str,
+    value: str,
+    token_count: float,
+    *,
+    agent_id: str | None = None,
+    updated: datetime | None = None,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``memoryentries`` document as setMemory upserts it (no timestamps: ``updated_at``);
+    from 0.8.8 the upsert's filter names the agent partition, so ``agentId`` is stored, null
+    for the user's shared pool."""
+    rng = _rng(rng)
+    created = _ms(created)
+    doc: dict[str, Any] = {"_id": object_id_at(created, rng)}
+    if _has(version, "0.8.8"):
+        doc["agentId"] = agent_id
+    doc.update(key=key, userId=_oid(user_oid), __v=0, tokenCount=_num(token_count),
+               updated_at=_ms(updated or created), value=value)
+    return _apply(doc, over)
+
+
+def make_mcp_server(
+    author_oid: ObjectId | str,
+    created: datetime,
+    server_name: str,
+    *,
+    title: str | None = None,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """An ``mcpservers`` document (createMCPServer): serverName from the title, else
+    ``mcp-<nanoid 16>``; normalizedServerName is in 0.0.71's schema, not 0.0.51's."""
+    rng = _rng(rng)
+    created = _ms(created)
+    config: dict[str, Any] = {"type": "streamable-http",
+                              "url": f"https://mcp.example.com/{server_name}"}
+    if title is not None:
+        config = {"title": title, **config}
+    doc: dict[str, Any] = {"_id": object_id_at(created, rng), "serverName": server_name}
+    if _has(version, "0.8.8"):
+        doc["normalizedServerName"] = server_name
+    doc.update(config=config, author=_oid(author_oid), createdAt=created, updatedAt=created,
+               __v=0)
+    return _apply(doc, over)
+
+
+def make_agent_category(
+    value: str,
+    created: datetime,
+    *,
+    order: int,
+    custom: bool = False,
+    active: bool = True,
+    label: str | None = None,
+    rng: random.Random | int | None = None,
+    **over: Any,
+) -> dict[str, Any]:
+    """An ``agentcategories`` document: a default one as ensureDefaultCategories seeds it
+    (localization keys as label and description), or a custom one (createCategory)."""
+    rng = _rng(rng)
+    created = _ms(created)
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "value": value,
+        "label": label or f"com_agents_category_{value}",
+        "description": "" if custom else f"com_agents_category_{value}_description",
+        "order": order,
+        "isActive": active,
+        "custom": custom,
+        "createdAt": created,
+        "updatedAt": created,
+        "__v": 0,
+    }
+    return _apply(doc, over)
+
+
+def make_acl_entry(
+    principal_type: str,
+    principal_id: ObjectId | str | None,
+    resource_type: str,
+    resource_id: ObjectId,
+    perm_bits: int,
+    granted_by: ObjectId | str,
+    at: datetime,
+    *,
+    role: str | None = None,
+    rng: random.Random | int | None = None,
+    **over: Any,
+) -> dict[str, Any]:
+    """An ``aclentries`` document as grantPermission upserts it: the query's fields, then the
+    $set ones; a public entry has no principalId or principalModel."""
+    rng = _rng(rng)
+    at = _ms(at)
+    doc: dict[str, Any] = {"_id": object_id_at(at, rng)}
+    models = {"user": "User", "group": "Group", "role": "Role"}
+    if principal_type != "public":
+        doc.update(principalId=principal_id, principalModel=models.get(principal_type, "User"))
+    doc.update(principalType=principal_type, resourceId=resource_id, resourceType=resource_type,
+               __v=0, createdAt=at, grantedAt=at, grantedBy=_oid(granted_by),
+               permBits=perm_bits)
+    if role is not None:
+        doc["roleId"] = access_role_id(role)
+    doc["updatedAt"] = at
+    return _apply(doc, over)
+
+
+def make_shared_link(
+    user_id: ObjectId | str,
+    conversation: dict[str, Any],
+    created: datetime,
+    *,
+    rng: random.Random | int | None = None,
+    version: str = LATEST,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``sharedlinks`` document (createSharedLink): public through ``isPublic`` up to 0.8.6,
+    through an ACL entry (resourceType sharedLink) with file snapshots from 0.8.7."""
+    rng = _rng(rng)
+    created = _ms(created)
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "conversationId": conversation["conversationId"],
+        "title": conversation.get("title", "New Chat"),
+        "user": str(user_id),
+        "messages": list(conversation.get("messages", [])),
+        "shareId": _nanoid(rng),
+    }
+    if _has(version, "0.8.7"):
+        doc.update(snapshotFiles=True, fileSnapshots=[])
+    else:
+        doc["isPublic"] = True
+    doc.update(createdAt=created, updatedAt=created, __v=0)
+    return _apply(doc, over)
+
+
+def make_audit_entry(
+    chain: list[dict[str, Any]],
+    created: datetime,
+    action: str,
+    actor: dict[str, Any],
+    target: dict[str, Any],
+    *,
+    outcome: str = "success",
+    tenant_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    rng: random.Random | int | None = None,
+    **over: Any,
+) -> dict[str, Any]:
+    """An ``auditlogs`` entry appended to ``chain`` (recordAuditEntry): category from the
+    action, severity warning for failure and denied, else info; seq and prevHash continue the
+    chain. LibreChat's entry hash is stood in for by a SHA-256 of the entry's fields."""
+    rng = _rng(rng)
+    created = _ms(created)
+    previous = chain[-1] if chain else None
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "schemaVersion": 1,
+        "category": action.split(".", 1)[0],
+        "action": action,
+        "outcome": outcome,
+        "severity": "warning" if outcome in ("failure", "denied") else "info",
+        "actor": actor,
+        "target": target,
+    }
+    if metadata is not None:
+        doc["metadata"] = metadata
+    if tenant_id is not None:
+        doc["tenantId"] = tenant_id
+    doc.update(chainKey=f"tenant:{tenant_id}" if tenant_id else "__platform__",
+               seq=previous["seq"] + 1 if previous else 1,
+               prevHash=previous["hash"] if previous else "0" * 64)
+    doc["hash"] = hashlib.sha256(json.dumps(
+        {k: v for k, v in doc.items() if k != "_id"}, default=str, sort_keys=True).encode()
+    ).hexdigest()
+    doc.update(createdAt=created, __v=0)
+    chain.append(doc)
+    return _apply(doc, over)
+
+
+def make_schedule(
+    user_oid: ObjectId | str,
+    created: datetime,
+    agent_id: str,
+    *,
+    name: str,
+    hour: int,
+    frequency: str = "daily",
+    slot: int = 0,
+    enabled: bool = True,
+    disabled_reason: str | None = None,
+    rng: random.Random | int | None = None,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``schedules`` document (createScheduleWithSlot, then armed): id ``sched_<uuid>``,
+    the owner's slot, counters at 0. Runs are laid out with ``make_schedule_run``."""
+    rng = _rng(rng)
+    created = _ms(created)
+    doc: dict[str, Any] = {
+        "_id": object_id_at(created, rng),
+        "id": f"sched_{_uuid4(rng)}",
+        "user": _oid(user_oid),
+        "name": name,
+        "prompt": "Summarize what changed since yesterday.",
+        "agent_id": agent_id,
+        "cadence": {"frequency": frequency, "hour": hour, "minute": 0},
+        "timezone": "Europe/Berlin",
+        "target": "new",
+        "enabled": enabled,
+    }
+    if disabled_reason is not None:
+        doc["disabledReason"] = disabled_reason
+    doc.update(clientRequestId=_uuid4(rng),
+               clientRequestDigest=hashlib.sha256(rng.randbytes(16)).hexdigest(),
+               configRevision=0, deleting=False, slot=slot, runCount=0, failureCount=0,
+               balanceSkipCount=0, createdAt=created, updatedAt=created, __v=0)
+    return _apply(doc, over)
+
+
+def make_schedule_run(
+    schedule: dict[str, Any],
+    scheduled_for: datetime,
+    status: str,
+    *,
+    duration_ms: int | None = None,
+    capacity_slot: int = 0,
+    rng: random.Random | int | None = None,
+    **over: Any,
+) -> dict[str, Any]:
+    """A ``scheduleruns`` document: a skip is inserted settled (settledAt = firedAt); a run is
+    inserted ``started`` with a capacity slot and settled later on the same document (status,
+    durationMs, settledAt; the slot unset), ``requires_action`` while paused for an
+    approval."""
+    rng = _rng(rng)
+    fired = _ms(scheduled_for)
+    doc: dict[str, Any] = {
+        "_id": object_id_at(fired, rng),
+        "scheduleId": schedule["id"],
+        "user": schedule["user"],
+    }
+    if "tenantId" in schedule:
+        doc["tenantId"] = schedule["tenantId"]
+    doc.update(scheduledFor=fired, firedAt=fired, status=status)
+    if status.startswith("skipped_"):
+        doc.update(bookkept=True, settledAt=fired, createdAt=fired, updatedAt=fired, __v=0)
+        return _apply(doc, over)
+    if status == "started":
+        doc["capacitySlot"] = capacity_slot
+    doc.update(configRevision=0, createdAt=fired, updatedAt=fired, __v=0)
+    if status in ("started", "requires_action"):
+        if status == "requires_action":
+            doc["conversationId"] = _uuid4(rng)
+        return _apply(doc, over)
+    settled = _ms(fired + timedelta(milliseconds=duration_ms or 0))
+    doc.update(bookkept=True, conversationId=_uuid4(rng), updatedAt=settled)
+    if duration_ms is not None:
+        doc["durationMs"] = duration_ms
+    if status == "error":
+        doc["error"] = "The agent run failed: 502 Bad Gateway"
+    doc["settledAt"] = settled
+    return _apply(doc, over)
+
+
+def _features(gen: _Generator, rng: random.Random) -> None:
+    """The collections of LibreChat 0.7.9 to 0.8.8, each from the release that has it."""
+    v = gen.v
+    if _has(v, "0.7.9"):
+        _memories(gen, rng)
+    if _has(v, "0.8.0"):
+        _marketplace(gen, rng)
+    servers = _mcp_servers(gen, rng) if _has(v, "0.8.2") else []
+    links = _shared_links(gen, rng)
+    if _has(v, "0.8.0"):
+        _acl_entries(gen, rng, servers, links)
+    if _has(v, "0.8.6"):
+        _preview_files(gen, rng)
+    if _has(v, "0.8.7"):
+        _audit_log(gen, rng)
+    if _has(v, "0.8.8"):
+        _schedules(gen, rng)
+
+
+def _sometime(gen: _Generator, rng: random.Random, since: datetime,
+              until: datetime | None = None) -> datetime:
+    """A time between ``since`` and ``until`` (default now)."""
+    end = until or gen.now
+    span = max(0.0, (end - since).total_seconds())
+    return _ms(since + timedelta(seconds=rng.uniform(0, span)))
+
+
+def _memories(gen: _Generator, rng: random.Random) -> None:
+    users = gen.active_users()
+    for i, user in enumerate(users):
+        if i >= 2 and rng.random() >= 0.4:
+            continue
+        agents = gen.agents_for(user, gen.now)
+        for key in rng.sample(MEMORY_KEYS, k=rng.randint(1, 4)):
+            created = _sometime(gen, rng, user["createdAt"])
+            agent_id = agents[0]["id"] if agents and rng.random() < 0.2 else None
+            gen.add("memoryentries", make_memory_entry(
+                user["_id"], created, key, f"{key.replace('_', ' ')}: noted",
+                rng.randint(3, 80), agent_id=agent_id,
+                updated=_sometime(gen, rng, created), rng=rng, version=gen.v,
+                **user["_tenant"]))
+
+
+def _marketplace(gen: _Generator, rng: random.Random) -> None:
+    """Categories seeded at start-up (no tenant), one custom and one retired custom category
+    per tenant; agents spread over the categories, a third of them promoted."""
+    start = gen.docs["users"][0]["createdAt"]
+    for order, value in enumerate(DEFAULT_CATEGORIES):
+        gen.add("agentcategories", make_agent_category(value, start, order=order, rng=rng))
+    tenants = [{"tenantId": t} for t in gen.opts.tenants or []] if _has(gen.v, "0.8.5") else []
+    for tenant in tenants or [{}]:
+        at = _sometime(gen, rng, start)
+        gen.add("agentcategories", make_agent_category(
+            "legal", at, order=7, custom=True, label="Legal", rng=rng, **tenant))
+        gen.add("agentcategories", make_agent_category(
+            "archive", at, order=8, custom=True, active=False, label="Archive", rng=rng,
+            **tenant))
+    for agent in gen.docs["agents"]:
+        agent["category"] = rng.choice(("general", "general", "hr", "rd", "it", "legal"))
+        agent["is_promoted"] = rng.random() < 0.34
+
+
+def _mcp_servers(gen: _Generator, rng: random.Random) -> list[dict[str, Any]]:
+    """Servers added in the UI by the first user of each tenant: two the agents' MCP tools
+    call, one without a title (its name generated)."""
+    firsts: dict[Any, dict[str, Any]] = {}
+    for user in gen.active_users():
+        firsts.setdefault(user["_tenant"].get("tenantId"), user)
+    servers = []
+    for user in firsts.values():
+        for name, title in (("brave", "Brave"), ("github", "GitHub"),
+                            (f"mcp-{_nanoid(rng, 16)}", None)):
+            at = _sometime(gen, rng, user["createdAt"])
+            servers.append(gen.add("mcpservers", make_mcp_server(
+                user["_id"], at, name, title=title, rng=rng, version=gen.v,
+                **user["_tenant"])))
+    return servers
+
+
+def _shared_links(gen: _Generator, rng: random.Random) -> list[dict[str, Any]]:
+    owners = {str(u["_id"]): u for u in gen.active_users()}
+    links = []
+    for conv in gen.docs["conversations"][:40:8]:
+        user = owners.get(conv["user"])
+        if user is None or not conv["messages"]:
+            continue
+        at = _sometime(gen, rng, conv["updatedAt"])
+        links.append(gen.add("sharedlinks", make_shared_link(
+            conv["user"], conv, at, rng=rng, version=gen.v, **user["_tenant"])))
+    return links
+
+
+def _acl_entries(gen: _Generator, rng: random.Random, servers: list[dict[str, Any]],
+                 links: list[dict[str, Any]]) -> None:
+    """Every agent and MCP server has its owner's entry; some agents are shared with everyone
+    (public viewer) or with a group (editor); shared links (0.8.7+) are public viewers."""
+    def grant(ptype: str, pid: Any, rtype: str, resource: dict[str, Any], bits: int,
+              by: Any, role: str | None, at: datetime) -> None:
+        tenant = {"tenantId": resource["tenantId"]} if "tenantId" in resource else {}
+        gen.add("aclentries", make_acl_entry(ptype, pid, rtype, resource["_id"], bits, by, at,
+                                             role=role, rng=rng, **tenant))
+
+    for agent in gen.docs["agents"]:
+        author = agent["author"]
+        grant("user", author, "agent", agent, OWNER, author, "agent_owner", agent["createdAt"])
+        roll = rng.random()
+        if roll < 0.4:
+            grant("public", None, "agent", agent, VIEWER, author, "agent_viewer",
+                  _sometime(gen, rng, agent["createdAt"]))
+        elif roll < 0.65:
+            grant("group", object_id_at(agent["createdAt"], rng), "agent", agent, EDITOR,
+                  author, "agent_editor", _sometime(gen, rng, agent["createdAt"]))
+    for server in servers:
+        grant("user", server["author"], "mcpServer", server, OWNER, server["author"],
+              "mcpServer_owner", server["createdAt"])
+    if _has(gen.v, "0.8.7"):
+        for link in links:
+            owner = ObjectId(link["user"])
+            grant("user", owner, "sharedLink", link, OWNER, owner, "sharedLink_owner",
+                  link["createdAt"])
+            grant("public", None, "sharedLink", link, VIEWER, owner, "sharedLink_viewer",
+                  link["createdAt"])
+
+
+def _preview_files(gen: _Generator, rng: random.Random) -> None:
+    """Documents made by code execution whose preview renders in the background (status,
+    0.8.6+): ready ones with their HTML, one that timed out, one rendering now and one left
+    pending by a restart 20 minutes ago."""
+    users = gen.active_users()
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    for i, (status, age) in enumerate((("ready", 86400.0), ("ready", 7200.0),
+                                       ("failed", 3600.0), ("pending", 20.0),
+                                       ("pending", 1200.0))):
+        user = users[i % len(users)]
+        at = gen.ago(min(age, (gen.now - user["createdAt"]).total_seconds() - 1))
+        over: dict[str, Any] = {"status": status, "previewRevision": _uuid4(rng)}
+        if status == "ready":
+            over.update(textFormat="html", text="<p>Quarterly report</p>")
+        if status == "failed":
+            over["previewError"] = "timeout"
+        gen._add_file(user, at, mime=docx, context="execute_code", source="execute_code",
+                      conversationId=_uuid4(rng), **over)
+
+
+def _audit_log(gen: _Generator, rng: random.Random) -> None:
+    """Admins granting and removing capabilities (and the Insights permission): a platform
+    chain, and with tenants one chain per tenant; two denied and one failed attempt."""
+    admins = [u for u in gen.docs["users"] if u["role"] == "ADMIN"]
+    chains: dict[str | None, list[dict[str, Any]]] = {}
+    plan = [("grant.assigned", "success"), ("grant.assigned", "success"),
+            ("grant.removed", "success"), ("permission.insights_assigned", "success"),
+            ("grant.assigned", "denied"), ("grant.removed", "success"),
+            ("permission.insights_removed", "success"), ("grant.assigned", "failure"),
+            ("grant.removed", "denied"), ("grant.assigned", "success")]
+    times = sorted(gen.ago(rng.uniform(60, 5 * 86400)) for _ in plan)
+    times[-1] = gen.ago(rng.uniform(30, 600))  # the last one within the last minutes
+    for i, ((action, outcome), at) in enumerate(zip(plan, times, strict=True)):
+        admin = admins[i % len(admins)]
+        tenant = admin["_tenant"].get("tenantId") if i % 3 else None
+        actor = {"type": "user", "id": str(admin["_id"]), "name": admin["name"]}
+        target = {"type": "role", "id": "USER", "name": "USER"}
+        gen.add("auditlogs", make_audit_entry(
+            chains.setdefault(tenant, []), at, action, actor, target, outcome=outcome,
+            tenant_id=tenant, metadata={"capability": "read:insights"}, rng=rng))
+
+
+def _schedules(gen: _Generator, rng: random.Random) -> None:
+    """Daily briefings of a few users with agents, one hourly schedule running now, one
+    paused for an approval; three disabled (failures, balance, by the owner)."""
+    owners = [u for u in gen.active_users() if gen.agents_for(u, gen.now)][:5]
+    slots = 0
+    for i, user in enumerate(owners):
+        agent = gen.agents_for(user, gen.now)[0]
+        age = min((gen.now - user["createdAt"]).total_seconds(), gen.opts.days * 86400)
+        created = gen.ago(age * rng.uniform(0.3, 0.9))
+        reason = (None, None, "too_many_failures", "insufficient_balance", None)[i]
+        schedule = make_schedule(user["_id"], created, agent["id"], name="Morning briefing",
+                                 hour=7, enabled=i not in (2, 3, 4), disabled_reason=reason,
+                                 rng=rng, **user["_tenant"])
+        gen.add("schedules", schedule)
+        day = _ms(created.replace(hour=6, minute=0, second=0, microsecond=0)
+                  + timedelta(days=1))
+        # A disabled schedule stopped running some time ago.
+        stop = gen.now if schedule["enabled"] else _sometime(gen, rng, created)
+        while day + timedelta(minutes=5) < stop:
+            status = _weighted(rng, SCHEDULE_STATUS_WEIGHTS)
+            duration = None if status.startswith("skipped_") else rng.randint(4000, 90000)
+            gen.add("scheduleruns", make_schedule_run(schedule, day, status,
+                                                      duration_ms=duration, rng=rng))
+            schedule["runCount"] += status == "success"
+            day += timedelta(days=1)
+        if i == 0:
+            hourly = make_schedule(user["_id"], gen.ago(36 * 3600), agent["id"],
+                                   name="Inbox triage", hour=0, frequency="hourly", slot=1,
+                                   rng=rng, **user["_tenant"])
+            gen.add("schedules", hourly)
+            at = _ms(hourly["createdAt"].replace(minute=0, second=0, microsecond=0)
+                     + timedelta(hours=1))
+            while at < gen.now:
+                running = at + timedelta(hours=1) > gen.now
+                status = "started" if running else _weighted(rng, SCHEDULE_STATUS_WEIGHTS)
+                duration = None if status in ("started", "skipped_balance",
+                                              "skipped_overlap") else rng.randint(2000, 40000)
+                if not running and at + timedelta(milliseconds=duration or 0) > gen.now:
+                    status, duration = "skipped_overlap", None
+                gen.add("scheduleruns", make_schedule_run(
+                    hourly, at, status, duration_ms=duration, capacity_slot=slots, rng=rng))
+                at += timedelta(hours=1)
+            slots += 1
+        if i == 1:
+            gen.add("scheduleruns", make_schedule_run(
+                schedule, gen.ago(rng.uniform(60, 1800)), "requires_action", rng=rng))

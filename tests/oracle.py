@@ -32,7 +32,8 @@ from tests.promparse import LabelKey, Samples
 Doc = dict[str, Any]
 
 COLLECTIONS = ("messages", "conversations", "transactions", "files", "users", "sessions",
-               "logs", "balances", "agents")
+               "logs", "balances", "agents", "memoryentries", "mcpservers", "agentcategories",
+               "aclentries", "schedules", "scheduleruns", "auditlogs")
 
 # Every collection the job reports a document count for (LibreChat's names).
 LIBRECHAT_COLLECTIONS = (
@@ -129,7 +130,50 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("librechat_cost_share_of_top_users_yesterday", "gauge", ("top",), ()),
     ("librechat_spending_users_yesterday", "gauge", (), ()),
     ("librechat_collection_documents", "gauge", ("collection",), ()),
+    # what LibreChat 0.8 stores (features_gauges, schedule_run_counters, audit_counters)
+    ("librechat_memory_users", "gauge", (), ()),
+    ("librechat_memory_entries", "gauge", (), ()),
+    ("librechat_memory_tokens", "gauge", (), ()),
+    ("librechat_mcp_servers", "gauge", ("mcp_server",), ("mcp_server",)),
+    ("librechat_agent_categories", "gauge", ("active", "custom"), ()),
+    ("librechat_agents_promoted", "gauge", ("category",), ("category",)),
+    ("librechat_acl_entries", "gauge", ("resource_type", "principal_type"), ("resource_type",)),
+    ("librechat_schedules", "gauge", ("enabled",), ()),
+    ("librechat_schedules_disabled", "gauge", ("reason",), ()),
+    ("librechat_schedule_runs_in_progress", "gauge", ("status",), ()),
+    ("librechat_schedule_runs_total", "counter", ("status",), ()),
+    ("librechat_schedule_run_duration_seconds_total", "counter", ("status",), ()),
+    ("librechat_audit_events_total", "counter", ("category", "outcome", "severity"),
+     ("category",)),
+    ("librechat_files_by_status", "gauge", ("status",), ()),
+    ("librechat_files_pending_stuck", "gauge", (), ()),
+    ("librechat_incomplete_surcharge_usd_total", "counter", ("model",), ("model",)),
+    ("librechat_churned_users", "gauge", (), ()),
 )
+# The families of a collection older LibreChat versions lack: written only where it exists.
+FAMILY_COLLECTION = {
+    "librechat_memory_users": "memoryentries", "librechat_memory_entries": "memoryentries",
+    "librechat_memory_tokens": "memoryentries", "librechat_mcp_servers": "mcpservers",
+    "librechat_agent_categories": "agentcategories", "librechat_acl_entries": "aclentries",
+    "librechat_schedules": "schedules", "librechat_schedules_disabled": "schedules",
+    "librechat_schedule_runs_in_progress": "scheduleruns",
+    "librechat_schedule_runs_total": "scheduleruns",
+    "librechat_schedule_run_duration_seconds_total": "scheduleruns",
+    "librechat_audit_events_total": "auditlogs",
+}
+# LibreChat's enums (@librechat/data-schemas 0.0.71, librechat-data-provider), as the
+# definitions list them; a stored value outside one counts as "other".
+SCHEDULE_OUTCOMES = ("success", "error", "interrupted", "skipped_overlap", "skipped_balance")
+SCHEDULE_ACTIVE = ("started", "requires_action")
+SCHEDULE_REASONS = ("mcp_reauth_required", "mcp_configuration_missing",
+                    "mcp_permission_denied", "too_many_failures", "agent_deleted",
+                    "invalid_schedule", "permission_revoked", "insufficient_balance",
+                    "project_deleted", "project_required", "none")
+AUDIT_OUTCOMES = ("success", "failure", "denied", "pending")
+AUDIT_SEVERITIES = ("info", "warning", "critical")
+PRINCIPAL_TYPES = ("user", "group", "role", "public")
+FILE_STATUSES = ("pending", "ready", "failed")
+CANCEL_RATE = 1.15  # LibreChat bills a completion of context "incomplete" at 1.15x
 # Which dimension each capped label belongs to (README, "Label dimensions"): a dimension's slots
 # are shared by every family that carries it. tool and mcp_server of the tool families are one
 # dimension, the pair.
@@ -148,6 +192,10 @@ DIMENSION_OF = {
     ("librechat_files_created_bytes_total", "context"): "file_context",
     ("librechat_files", "context"): "file_context",
     ("librechat_files_bytes", "context"): "file_context",
+    ("librechat_mcp_servers", "mcp_server"): "mcp_server",
+    ("librechat_agents_promoted", "category"): "agent_category",
+    ("librechat_acl_entries", "resource_type"): "acl_resource_type",
+    ("librechat_audit_events_total", "category"): "audit_category",
 }
 TOOL_FAMILIES = ("librechat_tool_calls_total", "librechat_tool_call_errors_total")
 # Labels whose values are a fixed list: every value is written, 0 where nothing happened.
@@ -157,7 +205,18 @@ CLOSED = {"role": ("user", "assistant"), "rating": ("thumbsUp", "thumbsDown"),
           "top": ("1%", "10%"), "balance_usd": ("0", "0-0.1", "0.1-1", "1-10", "10+"),
           ("librechat_tokens_total", "kind"): ("uncached_prompt", "cache_read", "cache_write",
                                                "completion"),
-          ("librechat_bans_active", "kind"): ("user", "ip")}
+          ("librechat_bans_active", "kind"): ("user", "ip"),
+          ("librechat_agent_categories", "active"): ("true", "false"),
+          ("librechat_agent_categories", "custom"): ("true", "false"),
+          ("librechat_acl_entries", "principal_type"): PRINCIPAL_TYPES,
+          ("librechat_schedules", "enabled"): ("true", "false"),
+          ("librechat_schedules_disabled", "reason"): SCHEDULE_REASONS,
+          ("librechat_schedule_runs_in_progress", "status"): SCHEDULE_ACTIVE,
+          ("librechat_schedule_runs_total", "status"): SCHEDULE_OUTCOMES,
+          ("librechat_schedule_run_duration_seconds_total", "status"): SCHEDULE_OUTCOMES,
+          ("librechat_audit_events_total", "outcome"): AUDIT_OUTCOMES,
+          ("librechat_audit_events_total", "severity"): AUDIT_SEVERITIES,
+          ("librechat_files_by_status", "status"): FILE_STATUSES}
 # The order in which a run meets families (README, "Label dimensions"): free slots go to the
 # values of the first family that meets them, the biggest first.
 RUN_ORDER = (
@@ -171,13 +230,15 @@ RUN_ORDER = (
     "librechat_tokens_total", "librechat_context_tokens_total", "librechat_llm_calls_total",
     "librechat_cost_usd_total", "librechat_credits_granted_total",
     "librechat_context_cost_usd_total", "librechat_agent_cost_usd_total",
-    "librechat_agent_tokens_total",
+    "librechat_agent_tokens_total", "librechat_incomplete_surcharge_usd_total",
     "librechat_model_input_tokens_5m", "librechat_model_output_tokens_5m",
     "librechat_endpoint_conversations_total", "librechat_files_created_total",
     "librechat_files_created_bytes_total", "librechat_registrations_total",
+    "librechat_audit_events_total",
     "librechat_messages_per_model_yesterday", "librechat_users", "librechat_files",
     "librechat_files_bytes", "librechat_feedback", "librechat_feedback_tags",
-    "librechat_agents", "librechat_agents_with_mcp_server",
+    "librechat_agents", "librechat_agents_with_mcp_server", "librechat_agents_promoted",
+    "librechat_mcp_servers", "librechat_acl_entries",
 )
 FAMILY_LABELS = {name: labels for name, _, labels, _ in FAMILIES}
 FAMILY_TYPES = {name: kind for name, kind, _, _ in FAMILIES}
@@ -211,11 +272,17 @@ class Snapshot:
 
     docs: dict[str, list[Doc]]
     counts: dict[str, int] = field(default_factory=dict)
+    # The collections the database holds (None: all of them).
+    present: frozenset[str] | None = None
 
     @classmethod
     def read(cls, db: Any) -> Snapshot:
         counts = {name: db[name].count_documents({}) for name in LIBRECHAT_COLLECTIONS}
-        return cls({name: list(db[name].find({})) for name in COLLECTIONS}, counts)
+        return cls({name: list(db[name].find({})) for name in COLLECTIONS}, counts,
+                   frozenset(db.list_collection_names()))
+
+    def has(self, collection: str) -> bool:
+        return self.present is None or collection in self.present
 
     def __getitem__(self, name: str) -> list[Doc]:
         return self.docs.get(name, [])
@@ -230,7 +297,7 @@ class Snapshot:
                 out[name] = [d for d in docs if d.get("_id") in wanted]
             else:
                 out[name] = list(docs)
-        return Snapshot(out, self.counts)
+        return Snapshot(out, self.counts, self.present)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,6 +571,7 @@ class Acc:
         self.data: dict[str, dict[tuple[str, ...], float]] = {name: {} for name, *_ in FAMILIES}
         self.daily_series: dict[str, list[float]] = {}
         self.agents: dict[str, tuple[str, str, str]] = {}  # id -> (name, provider, model)
+        self.absent: set[str] = set()  # families of collections the database lacks
 
     def add(self, family: str, labels: tuple[str, ...], value: float) -> None:
         assert len(labels) == len(FAMILY_LABELS[family]), (family, labels)
@@ -540,6 +608,8 @@ def cap_family(rows: dict[tuple[str, ...], float], positions: Iterable[int],
 @dataclass
 class Expected:
     samples: Samples
+    # Families the job must not write at all: their collection is absent (an older LibreChat).
+    absent: frozenset[str] = frozenset()
 
 
 def dimensions_of(name: str) -> list[tuple[tuple[int, ...], str]]:
@@ -650,6 +720,9 @@ def to_samples(acc: Acc, limit: int, slots: Slots | None = None) -> Expected:
         acc.set("librechat_agent_info", (agent_id, name, provider, model), 1.0)
     samples: Samples = {}
     for name, _kind, labels, _capped in FAMILIES:
+        if name in acc.absent:
+            samples[name] = {}
+            continue
         rows = acc.data[name]
         if name != "librechat_agent_info":
             zero_rows(name, rows, slots)
@@ -657,7 +730,7 @@ def to_samples(acc: Acc, limit: int, slots: Slots | None = None) -> Expected:
         for key, value in rows.items():
             bucket[tuple(sorted(zip(labels, key, strict=True)))] = value
         samples[name] = bucket
-    return Expected(samples)
+    return Expected(samples, frozenset(acc.absent))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,6 +781,11 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
     usage_spread(acc, snap, now, cfg)
     stored_gauges(acc, snap, now)
     agent_gauges(acc, snap)
+    feature_gauges(acc, snap, now)
+    schedule_run_counters(acc, snap, now, counted)
+    audit_counters(acc, snap, is_counted)
+    acc.absent = {family for family, collection in FAMILY_COLLECTION.items()
+                  if not snap.has(collection)}
     for name in LIBRECHAT_COLLECTIONS:
         acc.set("librechat_collection_documents", (name,), float(snap.counts.get(name, 0)))
     return to_samples(acc, cfg.label_limit, slots)
@@ -811,6 +889,10 @@ def token_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool],
                 acc.add("librechat_output_tokens_per_model_total", (model,), raw)
                 acc.add("librechat_tokens_total", (model, "completion"), raw)
                 acc.add("librechat_llm_calls_total", (model,), 1)
+                if tx.get("context") == "incomplete":
+                    # Billed at rate x 1.15: the share above the rate is 0.15 of 1.15.
+                    acc.add("librechat_incomplete_surcharge_usd_total", (model,),
+                            usd * (CANCEL_RATE - 1) / CANCEL_RATE)
     else:
         acc.set("librechat_token_source_info", ("messages",), 1.0)
         for msg in snap["messages"]:
@@ -917,6 +999,7 @@ def calendar_gauges(acc: Acc, snap: Snapshot, now: datetime, tz: ZoneInfo) -> No
                "30d": timedelta(days=30)}
     seen: dict[str, set[str]] = {name: set() for name in starts}
     seen_rolling: dict[str, set[str]] = {w: set() for w in rolling}
+    last: dict[str, datetime] = {}
     for msg in snap["messages"]:
         created = utc(msg.get("createdAt"))
         user = msg.get("user")
@@ -930,6 +1013,11 @@ def calendar_gauges(acc: Acc, snap: Snapshot, now: datetime, tz: ZoneInfo) -> No
         for window, length in rolling.items():
             if created >= now - length:
                 seen_rolling[window].add(user)
+        if user not in last or created > last[user]:
+            last[user] = created
+    # Churned: the last message at most 30 days old and more than 7.
+    acc.set("librechat_churned_users", (), float(sum(
+        1 for when in last.values() if now - timedelta(days=30) <= when < now - timedelta(days=7))))
     for name, users in seen.items():
         acc.set(name, (), float(len(users)))
     for window, users in seen_rolling.items():
@@ -1097,6 +1185,102 @@ def stored_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
         acc.add("librechat_feedback", (rating, message_model(msg, snap)), 1)
         tag = feedback.get("tag")
         acc.add("librechat_feedback_tags", (rating, "none" if tag in (None, "") else label(tag)), 1)
+
+
+def closed(value: Any, allowed: tuple[str, ...]) -> str:
+    """A value of a label with a fixed list of values: itself if listed, else other."""
+    return value if isinstance(value, str) and value in allowed else "other"
+
+
+def matches(value: Any, wanted: Iterable[Any]) -> bool:
+    """MongoDB's {field: x} or {field: {$in: [...]}}: the value, or an array holding one."""
+    wanted = list(wanted)
+    if isinstance(value, list):
+        return any(v in wanted for v in value if isinstance(v, str))
+    return isinstance(value, str) and value in wanted
+
+
+def date_before(value: Any, bound: datetime, *, inclusive: bool = False) -> bool:
+    """MongoDB's {field: {$lt: date}} ($lte when inclusive): a date before the bound, or an
+    array holding one; nothing else compares with a date."""
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        when = utc(v)
+        if when is not None and (when < bound or (inclusive and when == bound)):
+            return True
+    return False
+
+
+def feature_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
+    """The stored-now families of the LibreChat 0.8 collections, from the documents."""
+    for name in ("librechat_memory_users", "librechat_memory_entries",
+                 "librechat_memory_tokens", "librechat_files_pending_stuck"):
+        acc.add(name, (), 0.0)
+    users: set[Any] = set()
+    for entry in snap["memoryentries"]:
+        acc.add("librechat_memory_entries", (), 1)
+        acc.add("librechat_memory_tokens", (), max(num(entry.get("tokenCount")), 0.0))
+        if entry.get("userId") is not None:
+            users.add(hashable(entry["userId"]))
+    acc.set("librechat_memory_users", (), float(len(users)))
+    for server in snap["mcpservers"]:
+        acc.add("librechat_mcp_servers", (label(server.get("serverName")),), 1)
+    for category in snap["agentcategories"]:
+        acc.add("librechat_agent_categories",
+                ("true" if category.get("isActive") is True else "false",
+                 "true" if category.get("custom") is True else "false"), 1)
+    for agent in snap["agents"]:
+        if is_true(agent.get("is_promoted")):
+            acc.add("librechat_agents_promoted", (label(agent.get("category")),), 1)
+    for entry in snap["aclentries"]:
+        if date_before(entry.get("expiredAt"), now, inclusive=True):
+            continue  # expired; LibreChat's TTL index removes it within a minute
+        acc.add("librechat_acl_entries", (label(entry.get("resourceType")),
+                                          closed(entry.get("principalType"), PRINCIPAL_TYPES)), 1)
+    for schedule in snap["schedules"]:
+        if is_true(schedule.get("deleting")) or is_true(schedule.get("erased")):
+            continue
+        enabled = schedule.get("enabled") is True
+        acc.add("librechat_schedules", ("true" if enabled else "false",), 1)
+        if not enabled:
+            reason = schedule.get("disabledReason")
+            acc.add("librechat_schedules_disabled",
+                    ("none" if reason is None else closed(reason, SCHEDULE_REASONS),), 1)
+    for run in snap["scheduleruns"]:
+        if matches(run.get("status"), SCHEDULE_ACTIVE):
+            acc.add("librechat_schedule_runs_in_progress",
+                    (closed(run.get("status"), SCHEDULE_ACTIVE),), 1)
+    for doc in snap["files"]:
+        status = doc.get("status")
+        if matches(status, FILE_STATUSES):
+            acc.add("librechat_files_by_status", (closed(status, FILE_STATUSES),), 1)
+        if matches(status, ["pending"]) and date_before(doc.get("updatedAt"),
+                                                        now - timedelta(minutes=5)):
+            acc.add("librechat_files_pending_stuck", (), 1)
+
+
+def schedule_run_counters(acc: Acc, snap: Snapshot, now: datetime,
+                          counted: Callable[[Doc], bool] | None) -> None:
+    """Scheduled runs settled before now (a settledAt date), each once, with their seconds;
+    `counted` narrows them further when given. Only ObjectId ids, as LibreChat writes."""
+    for run in snap["scheduleruns"]:
+        settled = utc(run.get("settledAt"))
+        if not isinstance(run.get("_id"), ObjectId) or settled is None or settled >= now:
+            continue
+        if counted is not None and not counted(run):
+            continue
+        status = closed(run.get("status"), SCHEDULE_OUTCOMES)
+        acc.add("librechat_schedule_runs_total", (status,), 1)
+        acc.add("librechat_schedule_run_duration_seconds_total", (status,),
+                max(num(run.get("durationMs")), 0.0) / 1000)
+
+
+def audit_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -> None:
+    for entry in snap["auditlogs"]:
+        if counted(entry):
+            acc.add("librechat_audit_events_total", (
+                label(entry.get("category")), closed(entry.get("outcome"), AUDIT_OUTCOMES),
+                closed(entry.get("severity"), AUDIT_SEVERITIES)), 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -221,7 +221,8 @@ def test_slow_sections_say_when_they_last_read(uri: str, db: Database[Any],
     stamps = {dict(k)["section"]: v for k, v in
               replay.samples["librechat_exporter_section_refresh_timestamp_seconds"].items()}
     slow = {"users", "sessions", "balances", "stored_conversations", "stored_files",
-            "feedback", "agents"}
+            "feedback", "agents", "agent_marketplace", "mcp_servers", "memory", "sharing",
+            "schedules", "file_status"}
     assert set(stamps) == slow
     assert set(stamps.values()) == {NOW.timestamp()}  # replayed: still the first read
     refreshed = ok(run_job(uri, db.name, work, NOW + timedelta(minutes=16)))

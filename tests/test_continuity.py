@@ -426,7 +426,8 @@ def test_a_restore_of_the_same_deployment_continues(uri: str, db: Any, tmp_path:
     assert len(warnings) == 1 and "counters restored from" in warnings[0], warnings
     marks = run.samples["librechat_exporter_section_watermark_timestamp_seconds"]
     assert {dict(k)["section"] for k in marks} == {"messages", "tokens", "conversations",
-                                                    "files", "registrations"}
+                                                    "files", "registrations", "schedule_runs",
+                                                    "audit"}
     old = parse(before)[0]
     for family in oracle.COUNTERS:
         for key, value in old.get(family, {}).items():

@@ -109,6 +109,10 @@ def add_spend(acc: oracle.Acc, spend: Record) -> None:
         acc.add("librechat_output_tokens_total", (), tokens)
         acc.add("librechat_output_tokens_per_model_total", (model,), tokens)
         acc.add("librechat_llm_calls_total", (model,), 1)
+        if context == "incomplete":
+            # A cancelled answer is billed at 1.15x its rate (the writer's CANCEL_RATE): the
+            # part above the rate is 0.15/1.15 of what was billed.
+            acc.add("librechat_incomplete_surcharge_usd_total", (model,), usd * 0.15 / 1.15)
 
 
 def add_created(acc: oracle.Acc, record: Record) -> None:
@@ -248,7 +252,7 @@ JOB_FIELDS: dict[str, dict[str, str]] = {
     },
     "files": {
         "_id": "ObjectId", "source": "String", "context": "String", "bytes": "Number",
-        "embedded": "Boolean", "tenantId": "String",
+        "embedded": "Boolean", "tenantId": "String", "status": "String", "updatedAt": "Date",
     },
     "users": {
         "_id": "ObjectId", "provider": "String", "role": "String", "emailVerified": "Boolean",
@@ -262,7 +266,20 @@ JOB_FIELDS: dict[str, dict[str, str]] = {
     "agents": {
         "id": "String", "name": "String", "provider": "String", "model": "String",
         "category": "String", "mcpServerNames": "Array<String>", "tenantId": "String",
+        "is_promoted": "Boolean",
     },
+    # LibreChat 0.8's collections (issue 22, part 2).
+    "memoryentries": {"userId": "ObjectId", "tokenCount": "Number", "tenantId": "String"},
+    "mcpservers": {"serverName": "String", "tenantId": "String"},
+    "agentcategories": {"isActive": "Boolean", "custom": "Boolean", "tenantId": "String"},
+    "aclentries": {"resourceType": "String", "principalType": "String", "expiredAt": "Date",
+                   "tenantId": "String"},
+    "schedules": {"enabled": "Boolean", "disabledReason": "String", "deleting": "Boolean",
+                  "erased": "Boolean", "tenantId": "String"},
+    "scheduleruns": {"status": "String", "durationMs": "Number", "settledAt": "Date",
+                     "tenantId": "String"},
+    "auditlogs": {"category": "String", "outcome": "String", "severity": "String",
+                  "tenantId": "String"},
 }
 # Paths inside a Mixed field (content parts, tool calls) have no schema to check; the job's
 # code names them, and they are not declared here.
@@ -336,10 +353,12 @@ def test_the_drift_check_reports_a_renamed_or_retyped_field(schema_dump: dict[st
 OPERATORS = {
     "abs", "add", "and", "cond", "eq", "exists", "filter", "group", "gt", "gte", "ifNull",
     "in", "isArray", "lt", "lte", "map", "match", "max", "min", "natural", "nin", "or",
-    "project", "regex", "regexMatch", "subtract", "sum", "switch", "type", "unwind",
+    "project", "regex", "regexMatch", "subtract", "sum", "switch", "type", "unwind", "ne",
+    "not",
 }
-COMPUTED = {"s", "case", "sparse"}  # agents.py's unwound mcpServerNames; $switch's
-# branches; an index option (indexes.py)
+COMPUTED = {"s", "case", "sparse", "_id.tenantId", "_id.user", "entries", "tokens"}
+# agents.py's unwound mcpServerNames; $switch's branches; an index option (indexes.py); the
+# memory pass's second $group over its first (sections/features.py)
 # A filter's or projection's key: a field compared by a query operator, or projected (1, True).
 FIND_KEY = re.compile(r'[{,]\s*"([A-Za-z_][\w.]*)"\s*:\s*'
                       r'(?:\{\s*"\$(?:gte?|lte?|in|nin|exists|type|regex)"|(?:1|True)\s*[,}])')

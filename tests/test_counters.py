@@ -35,7 +35,8 @@ from tests.promparse import JobRun, Samples, parse, run_job
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW0 = datetime(2026, 3, 18, 14, 30, 7, tzinfo=UTC)
-COUNTED = ("messages", "conversations", "transactions", "files", "users")
+COUNTED = ("messages", "conversations", "transactions", "files", "users", "auditlogs")
+SETTLED = "scheduleruns"  # counted when a run settles (settledAt), not when it is created
 # Self-metrics that change from one run to the next whatever the data.
 VOLATILE = ("librechat_exporter_run_timestamp_seconds", "librechat_exporter_run_duration_seconds",
             "librechat_exporter_section_duration_seconds",
@@ -46,7 +47,7 @@ class Ledger:
     """The documents the job's counters must have included so far, per collection."""
 
     def __init__(self) -> None:
-        self.counted: dict[str, set[Any]] = {name: set() for name in COUNTED}
+        self.counted: dict[str, set[Any]] = {name: set() for name in (*COUNTED, SETTLED)}
 
     def advance(self, db: Database[Any], now: datetime) -> oracle.Expected:
         """The oracle's counters over the documents that became countable by `now`."""
@@ -57,6 +58,10 @@ class Ledger:
             ids = {d["_id"] for d in snap[name] if (oracle.oid_seconds(d) or cutoff) < cutoff}
             fresh[name] = ids - self.counted[name]
             self.counted[name] |= fresh[name]
+        settled = {d["_id"] for d in snap[SETTLED]
+                   if (oracle.utc(d.get("settledAt")) or now) < now}
+        fresh[SETTLED] = settled - self.counted[SETTLED]
+        self.counted[SETTLED] |= fresh[SETTLED]
         source = "transactions" if snap["transactions"] else "messages"
         return oracle.compute(snap.only(fresh), oracle.Config(now=now),
                               counted=lambda _doc: True, token_source=source)
@@ -136,7 +141,7 @@ def late_message(db: Database[Any], user: ObjectId, at: datetime, tag: int) -> O
 
 def test_counters_across_runs_inserts_late_writes_and_deletions(
         uri: str, db: Database[Any], tmp_path: Path) -> None:
-    generate(db, GenOptions(seed=51, now=NOW0, version="0.8.7"))
+    generate(db, GenOptions(seed=51, now=NOW0, version="0.8.8"))
     ledger = Ledger()
     workdir = tmp_path / "job"
 

@@ -297,7 +297,7 @@ def test_mongod_killed_during_runs(tmp_path: Path, reliability: Recorder) -> Non
 # Credentials and authorization (mongod --auth)
 
 
-TOKEN_FAMILY = re.compile(r"token|cost_usd|llm_calls|credits_granted")
+TOKEN_FAMILY = re.compile(r"token|cost_usd|llm_calls|credits_granted|surcharge_usd")
 """What the token sections write (tokens, cost, LLM calls, credits, the token source): left out
 when they cannot read transactions."""
 

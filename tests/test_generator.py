@@ -6,6 +6,7 @@ exporter will see (BSON types via ``$type``, indexes via listIndexes).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import secrets
@@ -25,8 +26,10 @@ from tests.mongod import Mongod, MongodError, find_mongod_binary
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 NOW_MS = NOW.replace(microsecond=123000)
-# Every generated collection but the Keyv `logs` store carries tenantId.
-TENANT_AWARE = tuple(name for name in ld.COLLECTIONS if name != "logs")
+# Every generated collection but the Keyv `logs` store carries tenantId; LibreChat seeds its
+# default agent categories and writes platform audit entries outside any tenant.
+TENANT_AWARE = tuple(name for name in ld.COLLECTIONS
+                     if name not in ("logs", "agentcategories", "auditlogs"))
 TIMESTAMPED = ("users", "agents", "conversations", "messages", "transactions", "files")
 
 
@@ -331,10 +334,13 @@ def test_version_0_7_5_has_no_later_fields(db: Database[Any]) -> None:
 
 def test_version_0_8_5_with_tenants_carries_tenant_id(db: Database[Any]) -> None:
     ld.generate(db, ld.GenOptions(seed=3, now=NOW, version="0.8.5", tenants=["acme", "globex"]))
-    for collection in TENANT_AWARE:
+    assert "auditlogs" not in db.list_collection_names()  # 0.8.7+
+    for collection in (c for c in TENANT_AWARE if c in ld.collections_at("0.8.5")):
         assert set(db[collection].distinct("tenantId")) == {"acme", "globex"}, collection
         assert db[collection].count_documents({"tenantId": {"$exists": False}}) == 0, collection
     assert db.logs.count_documents({"tenantId": {"$exists": True}}) == 0
+    assert db.agentcategories.count_documents({"custom": False, "tenantId": {"$exists": True}}) == 0
+    assert set(db.agentcategories.distinct("tenantId", {"custom": True})) == {"acme", "globex"}
     # Tenants do not share agents: an agent reply's agent lives in the replier's tenant.
     agent_tenant = {a["id"]: a["tenantId"] for a in db.agents.find()}
     for msg in db.messages.find({"endpoint": "agents", "isCreatedByUser": False}):
@@ -461,3 +467,93 @@ def test_mongod_auth_read_only_user(mongod: Any) -> None:
                 reader.LibreChat.messages.insert_one({"x": 2})
         dbpath = server.dbpath
     assert not dbpath.exists()
+
+
+# --- the LibreChat 0.8 collections --------------------------------------------------------
+
+
+def test_new_collections_have_librechat_types(gen_db: Database[Any]) -> None:
+    # Test the types setMemory, createMCPServer, grantPermission, recordAuditEntry and the
+    # schedule methods of @librechat/data-schemas 0.0.71 store.
+    assert types_of(gen_db, "memoryentries", "userId") == {"objectId"}
+    assert types_of(gen_db, "memoryentries", "tokenCount") == {"int"}
+    assert types_of(gen_db, "memoryentries", "updated_at") == {"date"}
+    assert types_of(gen_db, "memoryentries", "agentId") <= {"null", "string"}
+    assert types_of(gen_db, "memoryentries", "createdAt") == {"missing"}  # no timestamps
+    assert types_of(gen_db, "mcpservers", "author") == {"objectId"}
+    assert types_of(gen_db, "mcpservers", "config") == {"object"}
+    assert types_of(gen_db, "agentcategories", "order") == {"int"}
+    assert types_of(gen_db, "agentcategories", "isActive") == {"bool"}
+    assert types_of(gen_db, "aclentries", "resourceId") == {"objectId"}
+    assert types_of(gen_db, "aclentries", "permBits") == {"int"}
+    assert types_of(gen_db, "aclentries", "principalId", {"principalType": "public"}) == {
+        "missing"}
+    assert types_of(gen_db, "agents", "is_promoted") == {"bool"}
+    assert types_of(gen_db, "schedules", "user") == {"objectId"}
+    assert types_of(gen_db, "schedules", "enabled") == {"bool"}
+    assert types_of(gen_db, "scheduleruns", "durationMs", {"durationMs": {"$exists": True}}) == {
+        "int"}
+    for path in ("scheduledFor", "firedAt"):
+        assert types_of(gen_db, "scheduleruns", path) == {"date"}, path
+    assert types_of(gen_db, "auditlogs", "createdAt") == {"date"}
+    assert types_of(gen_db, "auditlogs", "seq") == {"int"}
+    assert types_of(gen_db, "files", "status", {"status": {"$exists": True}}) == {"string"}
+    assert set(gen_db.scheduleruns.distinct("status")) <= {
+        "started", "requires_action", "success", "error", "interrupted", "skipped_overlap",
+        "skipped_balance"}
+
+
+def test_runs_settle_as_librechat_settles_them(gen_db: Database[Any]) -> None:
+    # Test a run is inserted started with a capacity slot and settled on the same document
+    # (status, durationMs, settledAt), a skip inserted settled, and one run live per schedule.
+    live: dict[str, int] = {}
+    for run in gen_db.scheduleruns.find():
+        status = run["status"]
+        if status in ("started", "requires_action"):
+            assert "settledAt" not in run and "durationMs" not in run
+            assert ("capacitySlot" in run) == (status == "started")
+            live[run["scheduleId"]] = live.get(run["scheduleId"], 0) + 1
+        elif status.startswith("skipped_"):
+            assert run["settledAt"] == run["firedAt"] and "durationMs" not in run
+        else:
+            assert "capacitySlot" not in run and run["bookkept"] is True
+            elapsed = run["settledAt"] - run["firedAt"]
+            assert abs(elapsed.total_seconds() * 1000 - run["durationMs"]) <= 1
+        assert run["_id"].generation_time == run["firedAt"].replace(microsecond=0)
+        assert run.get("settledAt", run["firedAt"]) <= NOW
+    assert live and max(live.values()) == 1
+    assert gen_db.schedules.count_documents({"enabled": False}) >= 2
+
+
+def test_audit_chains_link_up(gen_db: Database[Any]) -> None:
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for entry in gen_db.auditlogs.find().sort("seq"):
+        chains.setdefault(entry["chainKey"], []).append(entry)
+    for chain in chains.values():
+        assert [e["seq"] for e in chain] == list(range(1, len(chain) + 1))
+        for before, after in itertools.pairwise(chain):
+            assert after["prevHash"] == before["hash"] and after["createdAt"] >= before[
+                "createdAt"]
+    outcomes = set(gen_db.auditlogs.distinct("outcome"))
+    assert {"success", "denied", "failure"} <= outcomes
+    assert gen_db.auditlogs.count_documents({"outcome": "denied", "severity": "warning"}) >= 1
+
+
+def test_versions_gate_the_new_collections(db: Database[Any],
+                                           mongo_client: pymongo.MongoClient[Any]) -> None:
+    ld.generate(db, ld.GenOptions(seed=8, now=NOW, users=8, version="0.8.7"))
+    names = set(db.list_collection_names())
+    assert {"schedules", "scheduleruns"}.isdisjoint(names)
+    assert {"memoryentries", "aclentries", "agentcategories", "mcpservers", "auditlogs"} <= names
+    assert db.memoryentries.count_documents({"agentId": {"$exists": True}}) == 0  # 0.8.8+
+    assert db.sharedlinks.count_documents({"isPublic": {"$exists": True}}) == 0
+    assert db.aclentries.count_documents({"resourceType": "sharedLink"}) > 0
+    older = _fresh(mongo_client, db.name + "_086")
+    try:
+        ld.generate(older, ld.GenOptions(seed=8, now=NOW, users=8, version="0.8.6"))
+        assert "auditlogs" not in older.list_collection_names()
+        assert older.sharedlinks.count_documents({"isPublic": True}) > 0
+        assert older.aclentries.count_documents({"resourceType": "sharedLink"}) == 0
+        assert older.files.count_documents({"status": {"$exists": True}}) > 0
+    finally:
+        mongo_client.drop_database(older.name)

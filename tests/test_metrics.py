@@ -100,7 +100,10 @@ def assert_matches(run: JobRun, expected: oracle.Expected, *,
     problems += [f"{name}: family not in the definitions"
                  for name in oracle.unknown_families(run.samples)]
     for name, kind in oracle.FAMILY_TYPES.items():
-        if run.types.get(name) != kind:
+        if name in expected.absent:
+            if name in run.types:
+                problems.append(f"{name}: written, but its collection is absent")
+        elif run.types.get(name) != kind:
             problems.append(f"{name}: declared {run.types.get(name)!r}, defined {kind!r}")
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems)
 

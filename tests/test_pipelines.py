@@ -67,6 +67,14 @@ EXPECTED_STAGES = {
     "sessions": {("$match", "$group")},
     "transactions": {("$match", "$group")},
     "users": {("$match", "$group")},
+    # What LibreChat 0.8 stores (issue 22): memories folded per user, then in total.
+    "memoryentries": {("$match", "$group", "$project", "$group")},
+    "mcpservers": {("$match", "$group")},
+    "agentcategories": {("$match", "$group")},
+    "aclentries": {("$match", "$group")},
+    "schedules": {("$match", "$group")},
+    "scheduleruns": {("$match", "$group")},
+    "auditlogs": {("$match", "$group")},
 }
 
 

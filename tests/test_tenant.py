@@ -11,7 +11,7 @@ from pymongo.database import Database
 
 import librechat_textfile as lt
 from tests import oracle
-from tests.librechat_data import GenOptions, generate
+from tests.librechat_data import LATEST, GenOptions, generate
 from tests.promparse import Samples, parse
 
 NOW = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
@@ -28,7 +28,7 @@ UNTENANTED = {
     "librechat_messages_sent_per_user_yesterday", "librechat_cost_usd_per_user_yesterday",
     "librechat_cost_share_of_top_users_yesterday", "librechat_spending_users_yesterday",
     "librechat_daily_unique_users", "librechat_weekly_unique_users",
-    "librechat_monthly_unique_users", "librechat_unique_users",
+    "librechat_monthly_unique_users", "librechat_unique_users", "librechat_churned_users",
 }
 
 
@@ -57,12 +57,12 @@ def of_tenant(samples: Samples, tenant: str) -> Samples:
 def tenant_snapshot(snap: oracle.Snapshot, tenant: str) -> oracle.Snapshot:
     docs = {name: [d for d in rows if d.get("tenantId") == tenant or name == "logs"]
             for name, rows in snap.docs.items()}
-    return oracle.Snapshot(docs, snap.counts)
+    return oracle.Snapshot(docs, snap.counts, snap.present)
 
 
 @pytest.fixture
 def tenant_db(db: Database[Any]) -> Database[Any]:
-    generate(db, GenOptions(seed=21, now=NOW, users=24, version="0.8.7", tenants=TENANTS))
+    generate(db, GenOptions(seed=21, now=NOW, users=24, version=LATEST, tenants=TENANTS))
     assert set(db.messages.distinct("tenantId")) == set(TENANTS)
     return db
 

@@ -162,7 +162,19 @@ def unique_user_families(last_active: Mapping[str, float], clock: Clock) -> list
     for window, seconds in (("1h", 3600), ("24h", 86400), ("7d", 7 * 86400),
                             ("30d", 30 * 86400)):
         rolling.set(active_since(clock.now - timedelta(seconds=seconds)), window=window)
-    return [*families, rolling]
+    return [*families, rolling, churned_family(last_active, clock)]
+
+
+CHURN_ACTIVE, CHURN_IDLE = 30 * 86400, 7 * 86400
+# Churned: a last message in the previous 30 days, none in the last 7. The activity map holds
+# ACTIVITY_HORIZON (32 days) of last times, enough for the 30.
+
+
+def churned_family(last_active: Mapping[str, float], clock: Clock) -> Family:
+    since, idle = clock.epoch - CHURN_ACTIVE, clock.epoch - CHURN_IDLE
+    churned = Family.of(cat.CHURNED_USERS)
+    churned.set(float(sum(1 for t in last_active.values() if since <= t < idle)))
+    return churned
 
 
 MESSAGE_COUNTERS = (cat.MESSAGES_TOTAL, cat.ERROR_MESSAGES_TOTAL, cat.MESSAGES_PER_MODEL_TOTAL,

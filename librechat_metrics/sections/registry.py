@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import catalogue as cat
 from .activity import activity_families
 from .agents import agent_families
+from .audit import audit_families
 from .base import Section
 from .conversations import (
     collection_families,
@@ -13,9 +14,17 @@ from .conversations import (
     stored_conversation_families,
 )
 from .daily import daily_families
+from .features import (
+    file_status_families,
+    marketplace_families,
+    mcp_server_families,
+    memory_families,
+    sharing_families,
+)
 from .feedback import PASSED, feedback_families
 from .files import file_families, stored_file_families
 from .messages import MESSAGE_COUNTERS, message_families
+from .schedules import SCHEDULE_RUN_COUNTERS, schedule_families, schedule_run_families
 from .spread import spread_families
 from .tokens import TOKEN_COUNTERS, token_families, token_window_families
 from .users import balance_families, registration_families, session_families, user_families
@@ -34,6 +43,8 @@ SECTIONS: tuple[Section, ...] = (
         collection="files"),
     Section("registrations", registration_families,
             counters=(cat.REGISTERED_USERS_TOTAL, cat.REGISTRATIONS_TOTAL), collection="users"),
+    Section("schedule_runs", schedule_run_families, counters=SCHEDULE_RUN_COUNTERS),
+    Section("audit", audit_families, counters=(cat.AUDIT_EVENTS_TOTAL,), collection="auditlogs"),
     Section("daily", daily_families),
     Section("spread", spread_families),
     Section("users", user_families, refresh="slow"),
@@ -43,5 +54,11 @@ SECTIONS: tuple[Section, ...] = (
     Section("stored_files", stored_file_families, refresh="slow"),
     Section("feedback", feedback_families, refresh="slow", cheap_with=PASSED),
     Section("agents", agent_families, refresh="slow"),
+    Section("agent_marketplace", marketplace_families, refresh="slow"),
+    Section("mcp_servers", mcp_server_families, refresh="slow"),
+    Section("memory", memory_families, refresh="slow"),
+    Section("sharing", sharing_families, refresh="slow"),
+    Section("schedules", schedule_families, refresh="slow"),
+    Section("file_status", file_status_families, refresh="slow"),
     Section("collections", collection_families),
 )

@@ -29,6 +29,13 @@ from .base import tenant_of
 from .messages import message_rows
 
 TRANSACTION_KEY = {"model": "$model", "type": "$tokenType", "context": "$context"}
+CANCEL_RATE = 1.15
+SURCHARGE_SHARE = (CANCEL_RATE - 1) / CANCEL_RATE
+# LibreChat (@librechat/data-schemas, Transaction's calculateTokenValue) bills a completion of
+# context "incomplete" (a cancelled answer) at its rate x CANCEL_RATE and stores that: tokenValue
+# = ceil(rawAmount x rate x 1.15), rate x 1.15. So 0.15/1.15 of the stored |tokenValue| is the
+# surcharge (not 15% of it); LibreChat's ceil() makes that exact to within one credit, 1e-6 USD,
+# per transaction. Prompts of a cancelled answer are billed at their rate.
 
 
 def transaction_rows(db: Any, match: Match, settings: Settings) -> list[dict[str, Any]]:
@@ -123,6 +130,10 @@ def count_transactions(db: Any, match: Match, counters: Counters, settings: Sett
                              cat.OUTPUT_TOKENS_PER_MODEL_TOTAL, raw, model, tenant)
             counters.add(cat.TOKENS_TOTAL, raw, model=model, kind="completion", tenant=tenant)
             counters.add(cat.LLM_CALLS_TOTAL, number(row["n"]), model=model, tenant=tenant)
+            if gid.get("context") == "incomplete":
+                counters.add(cat.INCOMPLETE_SURCHARGE_USD_TOTAL,
+                             number(row["value"]) * SURCHARGE_SHARE * USD_PER_CREDIT,
+                             model=model, tenant=tenant)
         elif token_type == "credits":
             counters.add(cat.CREDITS_GRANTED_TOTAL, raw, context=context, tenant=tenant)
             continue
@@ -165,7 +176,8 @@ TOKEN_COUNTERS = (cat.INPUT_TOKENS_TOTAL, cat.OUTPUT_TOKENS_TOTAL,
                   cat.INPUT_TOKENS_PER_MODEL_TOTAL, cat.OUTPUT_TOKENS_PER_MODEL_TOTAL,
                   cat.TOKENS_TOTAL, cat.CONTEXT_TOKENS_TOTAL, cat.LLM_CALLS_TOTAL,
                   cat.COST_USD_TOTAL, cat.CREDITS_GRANTED_TOTAL, cat.CONTEXT_COST_USD_TOTAL,
-                  cat.AGENT_COST_USD_TOTAL, cat.AGENT_TOKENS_TOTAL)
+                  cat.AGENT_COST_USD_TOTAL, cat.AGENT_TOKENS_TOTAL,
+                  cat.INCOMPLETE_SURCHARGE_USD_TOTAL)
 
 
 def token_families(db: Any, clock: Clock, state: dict[str, Any],
