@@ -423,6 +423,22 @@ EXPORTER_SECTION_REFRESHED = gauge(
     "librechat_exporter_section_refresh_timestamp_seconds",
     "When each stored-now section last read MongoDB (Unix time; between refreshes its values "
     "are replayed from the state).", "section", tenanted=False)
+EXPORTER_RUNS = counter(
+    "librechat_exporter_runs_total",
+    "Runs of the job by result: ok (every section succeeded), partial (some sections failed, "
+    "their counters carried at their last values), failed (nothing fresh: up 0). Kept in the "
+    "state and in the file, so it continues across a lost state.", "result",
+    closed={"result": ("ok", "partial", "failed")}, tenanted=False)
+EXPORTER_SECTION_WATERMARK = gauge(
+    "librechat_exporter_section_watermark_timestamp_seconds",
+    "Per counting section, the ObjectId time (Unix) below which it has counted every document "
+    "it will count; its counters in this file hold exactly those. A lost state resumes each "
+    "section from here.", "section", tenanted=False)
+EXPORTER_IDENTITY_INFO = gauge(
+    "librechat_exporter_identity_info",
+    "Which counters this file may stand in for (1): the MongoDB deployment (the UUID of "
+    "LibreChat's messages collection), its replica set, and the layout version of the counters "
+    "and watermarks.", "deployment", "replica_set", "schema", tenanted=False)
 EXPORTER_BACKFILL_PROGRESS = gauge(
     "librechat_exporter_backfill_progress_ratio",
     "How far the first count of stored documents has got, per section (1 when done; a "

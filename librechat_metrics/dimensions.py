@@ -2,7 +2,11 @@
 by every family that carries it, kept in the state file.
 
 A value takes a free slot the first time a run meets it (the biggest first, by volume), keeps
-it while runs keep meeting it, and frees it after --label-ttl without being met: then its
+it while runs keep meeting it, and frees it after --label-ttl without being met. In a
+dimension that a counter carries (model, endpoint, tool, ...), only counting meets a value: a
+stored-now gauge (feedback by model, over every stored rating) maps onto the slots counting
+holds and never takes or renews one, else a model that was ever rated would keep its slot for
+good. Then: then its
 series are no longer written and the state forgets it. Values without a slot are summed into
 'other', which therefore never decreases. So a numerator and its denominator (errors and
 messages by model) always have the same label values.
@@ -10,12 +14,13 @@ messages by model) always have the same label values.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .catalogue import TENANT, Dimension, Spec
+from .catalogue import CATALOGUE, COUNTER, TENANT, Dimension, Spec
 from .labels import OTHER
 
 Rows = dict[tuple[str, ...], float]
@@ -29,16 +34,20 @@ class Dimensions:
         self.table = table
         self.limit, self.ttl, self.now = limit, ttl, now
 
-    def map(self, dim: Dimension, volumes: Mapping[str, float]) -> dict[str, str]:
-        """Each value onto itself when it has (or now takes) a slot, else onto 'other'."""
+    def map(self, dim: Dimension, volumes: Mapping[str, float],
+            counting: bool = True) -> dict[str, str]:
+        """Each value onto itself when it has (or now takes) a slot, else onto 'other'.
+        Not `counting` (a gauge), a dimension that counters carry is only read."""
         slots = self.table.setdefault(dim.name, {})
+        meets = counting or dim not in counted_dimensions()
         mapping: dict[str, str] = {}
         for value in sorted(volumes, key=lambda v: (-volumes[v], v)):
-            if value != OTHER and value not in slots and len(slots) < self.limit:
+            if meets and value != OTHER and value not in slots and len(slots) < self.limit:
                 slots[value] = self.now
             if value in slots:
-                # max(): a clock set back must not make a value look older than it is.
-                slots[value] = max(slots[value], self.now)
+                if meets:
+                    # max(): a clock set back must not make a value look older than it is.
+                    slots[value] = max(slots[value], self.now)
                 mapping[value] = value
             else:
                 mapping[value] = OTHER
@@ -70,15 +79,22 @@ def split_value(value: str, width: int) -> list[str]:
     return [value] if width == 1 else list(json.loads(value))
 
 
+@functools.cache
+def counted_dimensions() -> frozenset[Dimension]:
+    """The dimensions some counter family carries (the catalogue is complete once imported)."""
+    return frozenset(dim for spec in CATALOGUE.values() if spec.kind == COUNTER
+                     for _, dim in spec.dims)
+
+
 def cap_rows(rows: Rows, uses: Iterable[tuple[tuple[int, ...], Dimension]],
-             dims: Dimensions) -> Rows:
+             dims: Dimensions, counting: bool = True) -> Rows:
     """Map every dimension of the rows through its slot table, summing what meets in 'other'."""
     for positions, dim in uses:
         volumes: dict[str, float] = {}
         for key, value in rows.items():
             joint = joint_value(key, positions)
             volumes[joint] = volumes.get(joint, 0.0) + value
-        mapping = dims.map(dim, volumes)
+        mapping = dims.map(dim, volumes, counting)
         capped: Rows = {}
         for key, value in rows.items():
             new = list(key)

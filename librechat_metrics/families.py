@@ -66,9 +66,10 @@ class Family:
 
 
 def capped(family: Family, dims: Dimensions) -> Family:
-    """The family with every open-ended label mapped through its dimension's slot table."""
+    """A gauge with every open-ended label mapped through its dimension's slot table (as a
+    reader: it takes no slot in a dimension that counting keeps, dimensions.py)."""
     uses = family.spec.dim_positions(family.tenant)
     if not uses:
         return family
     return Family(family.name, family.kind, family.help, family.labels,
-                  cap_rows(family.samples, uses, dims))
+                  cap_rows(family.samples, uses, dims, counting=False))

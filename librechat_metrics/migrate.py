@@ -11,6 +11,11 @@ Version 1 → 2 (librechat-textfile 2.0.0):
 * `librechat_agent_messages_total` loses `agent_name` (totals summed per agent id);
 * cached stored-now gauges and daily summaries are dropped, so the first run after the
   upgrade computes them afresh (with agents under their LLM).
+
+Version 2 → 3 (librechat-textfile 2.2.0): the runs counter starts at 0 for each result (the
+runs before the upgrade were not counted). Nothing else changes shape: each section's
+watermark is read from its stream (progress.py), and the deployment's identity is filled in
+by the first run that reaches MongoDB.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ def migrate(state: dict[str, Any]) -> dict[str, Any]:
     """The state carried forward to the current version, one step at a time."""
     if state["version"] == 1:
         state = v1_to_v2(state)
-    if state["version"] != 2:
+    if state["version"] == 2:
+        state = v2_to_v3(state)
+    if state["version"] != 3:
         raise ValueError(f"no migration from version {state['version']}")
     return state
 
@@ -97,3 +104,7 @@ def v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
         sections[section_name] = section
     return {"version": 2, "sections": sections, "last_success": state.get("last_success"),
             "dimensions": table}
+
+
+def v2_to_v3(state: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "version": 3, "runs": {"ok": 0.0, "partial": 0.0, "failed": 0.0}}

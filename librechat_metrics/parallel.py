@@ -65,9 +65,10 @@ class InTurn(Dimensions):
         super().__init__(dims.table, dims.limit, dims.ttl, dims.now)
         self.turns, self.index = turns, index
 
-    def map(self, dim: Dimension, volumes: Mapping[str, float]) -> dict[str, str]:
+    def map(self, dim: Dimension, volumes: Mapping[str, float],
+            counting: bool = True) -> dict[str, str]:
         self.turns.wait_for_earlier(self.index)
-        return super().map(dim, volumes)
+        return super().map(dim, volumes, counting)
 
     def values(self, dim: Dimension) -> list[str]:
         self.turns.wait_for_earlier(self.index)

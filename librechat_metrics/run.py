@@ -13,11 +13,12 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
+from bson.binary import Binary
 from pymongo.errors import OperationFailure, PyMongoError
 
 from . import __version__
@@ -25,6 +26,7 @@ from .atomic import commit_file, discard_file, remove_stale_temps
 from .catalogue import CATALOGUE, GAUGE
 from .client import checked_client, is_fatal, mongo_hosts
 from .clock import Clock
+from .continuity import COUNTED, continued_state, standing_in
 from .dimensions import Dimensions, retired_keys, zero_keys
 from .errors import (
     EXIT_FAILED,
@@ -40,7 +42,7 @@ from .incremental import passes_fit_side_by_side
 from .labels import UNKNOWN, label_value
 from .logs import describe_error
 from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
-from .restore import NotRestorable, state_from_textfile
+from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run
 from .sections.base import Section
 from .sections.conversations import LIBRECHAT_COLLECTIONS
 from .sections.job import RunResult, self_families
@@ -125,9 +127,8 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
     workers = WORKERS if first_count_due(state, sections) and passes_fit_side_by_side(
         db, settings.timeout, WORKERS) else 1
     clock = dataclasses.replace(clock, concurrency=workers)
-    new_state = {"version": STATE_VERSION, "sections": dict(state.get("sections", {})),
-                 "last_success": state.get("last_success"),
-                 "server_version": state.get("server_version")}
+    new_state = {**state, "version": STATE_VERSION,
+                 "sections": dict(state.get("sections", {}))}
     dims = Dimensions(copy.deepcopy(state.get("dimensions", {})), settings.label_limit,
                       settings.label_ttl * 86400, clock.epoch)
     result = RunResult([], new_state, True, {}, {})
@@ -182,6 +183,11 @@ def collect(db: Any, clock: Clock, state: dict[str, Any], settings: Settings,
             new_state["sections"][section.name] = outcome.state
         if outcome.families is not None:
             result.families.extend(outcome.families)
+        elif outcome.failed and section.counters:
+            # Its counters stay in the file at their last values, with its old watermark, so
+            # the file can still stand in for the state (librechat_exporter_errors says why).
+            result.families.extend(carried(new_state["sections"], COUNTED,
+                                           settings.tenant_label, only=[section.name]))
         if outcome.families is not None or outcome.failed:  # skipped ones took no time
             result.durations[section.name] = outcome.seconds
     forget_retired(result.families, new_state["sections"], dims.expire())
@@ -266,7 +272,9 @@ def check_output_dir(path: str) -> None:
 
 
 def collect_from_mongo(settings: Settings, clock: Clock,
-                       state: dict[str, Any]) -> RunResult:
+                       settle: Callable[[Identity], dict[str, Any]]) -> RunResult:
+    """Reach MongoDB, learn which deployment it is, let `settle` decide the state to count
+    from (it may restore from the .prom, which needs the deployment), and collect."""
     client = checked_client(settings)
     try:
         db = client[settings.mongodb_database]
@@ -276,11 +284,32 @@ def collect_from_mongo(settings: Settings, clock: Clock,
             version = str(db.command("buildInfo").get("version", UNKNOWN))
         with pymongo.timeout(settings.timeout):
             require_librechat_database(client, db)
+            identity = deployment_identity(db)
+            state = settle(identity)
             result = collect(db, clock, state, settings)
             result.server_version = version
+            result.state["identity"] = identity.to_json()
             return result
     finally:
         client.close()
+
+
+def deployment_identity(db: Any) -> Identity:
+    """The deployment: the UUID MongoDB gave LibreChat's messages collection when it was made
+    (shared by a replica set's members, new after a drop or a plain mongorestore), and the
+    replica set's name. A user who may not list collections' details gets `unknown`."""
+    deployment = UNKNOWN_DEPLOYMENT
+    try:
+        for info in db.list_collections(filter={"name": "messages"}):
+            uuid = (info.get("info") or {}).get("uuid")
+            if isinstance(uuid, Binary):
+                uuid = uuid.as_uuid()
+            if uuid is not None:
+                deployment = str(uuid)
+    except OperationFailure:
+        pass
+    hello = db.command("hello")
+    return Identity(deployment, str(hello.get("setName") or "none"), str(STATE_VERSION))
 
 
 # A database "looks like LibreChat's" when it holds these two (LibreChat creates all its
@@ -358,35 +387,52 @@ def run_job(settings: Settings) -> int:
     except LockUnavailable as exc:
         # Without a lock the run cannot be trusted with the state, but node_exporter must
         # stop serving the last numbers as if all were well.
-        return write_failure(settings, clock, started, {}, str(exc), "lock")
+        return write_failure(settings, clock, started, standing_in(settings) or {}, str(exc),
+                             "lock")
 
 
 def locked_run(settings: Settings, clock: Clock, started: float) -> int:
     """Collect, then publish: stage the .prom, save the state, rename the .prom into place.
 
-    Staging first means a full or failing output disk leaves the state as it was; the rename
-    is the only step after the state is saved.
+    Staging first means a full or failing output disk leaves the state as it was. The state
+    is renamed before the .prom: after a crash between the two, the state is the newer and
+    wins (continuity.py); the reverse order could leave a .prom whose counts the next run,
+    from the older state, would have to count again.
     """
     if not settings.stdout:
         remove_stale_temps(settings.output)
         remove_stale_temps(settings.state_file)
-    state: dict[str, Any] = {}
     pending: str | None = None
     cause = "state file"  # what the log names as the failing part, step by step
+    # What a failed run carries: the state read (and may save with its run counted), or
+    # without one the .prom standing in (not saved: its deployment is unchecked).
+    counts: dict[str, Any] = {}
+    savable = False
     try:
         state, status, detail = read_state(settings.state_file, readonly=settings.stdout)
         if status in ("first", LOST):
-            state = recovered_state(settings, state, detail)
+            counts = standing_in(settings) or {}
+        else:
+            counts, savable = state, True
+
+        def settle(identity: Identity) -> dict[str, Any]:
+            nonlocal counts, savable
+            counts, _ = continued_state(settings, state, status, detail, identity)
+            savable = True
+            return counts
+
         cause = f"MongoDB {mongo_hosts(settings.mongodb_uri)}"
-        result = collect_from_mongo(settings, clock, state)
+        result = collect_from_mongo(settings, clock, settle)
         signal.alarm(0)
         partial = any(result.errors.values())
-        # The run's own clock: counting resumes from it if the state is ever lost.
-        last_success = state.get("last_success") if partial else clock.epoch
+        # The job's freshness: a run in which every section succeeded.
+        last_success = counts.get("last_success") if partial else clock.epoch
         result.state["last_success"] = last_success
         result.state["server_version"] = result.server_version
+        count_run(result.state, "partial" if partial else "ok")
         families = result.families + self_families(
-            result, settings, section_names(), time.monotonic() - started, last_success)
+            result, settings, section_names(), time.monotonic() - started, last_success,
+            COUNTED)
         data = render(families)
         if not settings.stdout:
             cause = "output directory"
@@ -396,7 +442,9 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
     except (PyMongoError, Interrupted, JobError) as exc:
         discard_file(pending)
         reason = describe_error(exc) if isinstance(exc, PyMongoError) else str(exc)
-        return write_failure(settings, clock, started, state, reason, cause)
+        if not counts and not settings.stdout:
+            counts = standing_in(settings) or {}  # the state could not be read at all
+        return write_failure(settings, clock, started, counts, reason, cause, savable)
     if pending:
         commit_file(pending, settings.output)
     else:
@@ -406,44 +454,35 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
-def recovered_state(settings: Settings, fresh: dict[str, Any], lost: str) -> dict[str, Any]:
-    """Without a usable state: the counters of the last .prom if it is this job's, else a
-    first count of the stored documents. One WARNING says which, unless it is a first install."""
-    counted = {section.name: section.counters for section in SECTIONS if section.counters}
-    why = lost or f"no state file at {settings.state_file}"
-    try:
-        state = state_from_textfile(settings.output, settings, counted)
-    except NotRestorable as exc:
-        if not lost and not os.path.exists(settings.output):
-            log.info("%s: first run, counting every stored document", why)
-        else:
-            log.warning("%s; %s cannot stand in for it (%s): counting the stored documents "
-                        "afresh, which Prometheus sees as a counter reset", why,
-                        settings.output, exc)
-        return fresh
-    log.warning("%s; counters restored from %s (%d sections), counting resumes from its last "
-                "success at %s", why, settings.output, len(state["sections"]),
-                datetime.fromtimestamp(state["last_success"], UTC).isoformat())
-    return state
-
-
 def section_names() -> list[str]:
     return [section.name for section in SECTIONS]
 
 
 def write_failure(settings: Settings, clock: Clock, started: float,
-                  state: Mapping[str, Any], reason: str, cause: str) -> int:
-    """The self-metrics alone with up 0, so that no stale business number is served; the log
+                  counts: Mapping[str, Any], reason: str, cause: str,
+                  savable: bool = False) -> int:
+    """Up 0 with the self-metrics and the counters the run was given, at their last values,
+    so that no stale stored-now number is served and the file can still stand in for the
+    state; the run is counted as failed (in the state too, when it may be saved). The log
     line names the failing part (MongoDB and its hosts, lock, state file or directory, output
     directory) before the reason."""
     signal.alarm(0)
-    failed = RunResult([], dict(state), False, {}, {})
+    state = copy.deepcopy(dict(counts))
+    count_run(state, "failed")
+    kept = "kept the state file"
+    if savable and not settings.stdout:
+        try:
+            save_state(settings.state_file, state)
+        except JobError:
+            kept = "could not save the state file"
+    failed = RunResult([], state, False, {}, {})
+    families = carried(state.get("sections", {}), COUNTED, settings.tenant_label) + \
+        self_families(failed, settings, section_names(), time.monotonic() - started,
+                      state.get("last_success"), COUNTED)
     try:
-        write_output(settings, render(self_families(
-            failed, settings, section_names(), time.monotonic() - started,
-            state.get("last_success"))))
+        write_output(settings, render(families))
         wrote = "wrote up=0"
     except JobError as exc:
         wrote = f"could not write up=0 either ({exc})"
-    log.error("run failed (%s), %s and kept the state file: %s", cause, wrote, reason)
+    log.error("run failed (%s), %s and %s: %s", cause, wrote, kept, reason)
     return EXIT_FAILED

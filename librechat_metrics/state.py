@@ -16,10 +16,11 @@ from bson import ObjectId
 from .atomic import atomic_write
 from .errors import JobError
 from .migrate import migrate
+from .progress import RESULTS
 
 log = logging.getLogger("librechat_textfile")
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 # The state file's layout; bump STATE_VERSION when a section's state changes shape and add the
 # step to migrate.py, so an older file is carried over rather than recounted.
 LOST = "lost"  # read_state's word for a state file that was there but could not be used
@@ -171,11 +172,16 @@ def well_formed(state: Mapping[str, Any]) -> bool:
     sections = state.get("sections")
     last = state.get("last_success")
     version = state.get("server_version")
+    identity = state.get("identity")
     return (isinstance(sections, dict) and all(isinstance(k, str) for k in sections)
             and all(_well_formed_section(v) for v in sections.values())
             and (last is None or _is_number(last))
             and (version is None or isinstance(version, str))
-            and _dimensions(state.get("dimensions", {})))
+            and _dimensions(state.get("dimensions", {}))
+            and _dict_of(state.get("runs", {}), lambda k, v: k in RESULTS and _is_number(v)
+                         and v >= 0)
+            and (identity is None or (_dict_of(identity, lambda k, v: isinstance(k, str)
+                                               and isinstance(v, str)))))
 
 
 def _set_aside(path: str, why: str, readonly: bool) -> str:

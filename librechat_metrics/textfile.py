@@ -3,6 +3,7 @@ file and renamed into place (or printed, for a person to read)."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterator
 
@@ -25,11 +26,31 @@ class _Families(Collector):
             yield family.to_metric()
 
 
+SEAL = "# librechat-textfile sha256:"
+# The last line of every file the job writes: a comment (node_exporter, Prometheus and promtool
+# skip comments other than HELP and TYPE) holding the SHA-256 of everything above it. Only a
+# sealed file may stand in for a lost state: one edited by hand or cut short is refused.
+
+
 def render(families: list[Family]) -> bytes:
-    """Classic Prometheus text from a private registry (never the global one)."""
+    """Classic Prometheus text from a private registry (never the global one), sealed."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
-    return generate_latest(registry)
+    return sealed(generate_latest(registry))
+
+
+def sealed(body: bytes) -> bytes:
+    return body + f"{SEAL}{hashlib.sha256(body).hexdigest()}\n".encode()
+
+
+def unsealed(text: str) -> str | None:
+    """The body of a sealed file, or None when the seal is missing or does not match."""
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    body += "\n"
+    if not last.startswith(SEAL) or text != body + last + "\n":
+        return None
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return body if last[len(SEAL):] == digest else None
 
 
 def stage_output(path: str, data: bytes) -> str:

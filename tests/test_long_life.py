@@ -22,6 +22,7 @@ import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
+from librechat_metrics.state import STATE_VERSION
 from tests import oracle
 from tests.librechat_data import (
     GenOptions,
@@ -257,7 +258,7 @@ def test_a_version_1_state_is_migrated_not_recounted(uri: str, db: Database[Any]
     db.messages.delete_many({"isCreatedByUser": True})  # a recount would fall
     added = traffic(db, NOW + timedelta(seconds=20), ["gpt-4o"])
     run = ok(run_job(uri, db.name, work, NOW + timedelta(minutes=1)))
-    assert json.loads((work / "state.json").read_text())["version"] == 2
+    assert json.loads((work / "state.json").read_text())["version"] == STATE_VERSION
     assert total(run.samples, "librechat_messages_total") == v1_total + added
     assert "librechat_files_created_bytes_total" in run.samples
 

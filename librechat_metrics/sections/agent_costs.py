@@ -32,12 +32,15 @@ from .base import tenant_of
 
 def conversation_agents(db: Any, conversation_ids: Iterable[str]) -> dict[str, str]:
     """{conversationId: agent id} for the conversations held by an existing agent."""
-    ids = sorted(set(conversation_ids))
+    # A filter on a string also matches an array holding it: the grouped value, or the
+    # conversation's own field, may be an array or a document, never a key.
+    ids = sorted({i for i in conversation_ids if isinstance(i, str)})
     if not ids:
         return {}
     held = {doc["conversationId"]: doc["agent_id"] for doc in db.conversations.find(
         {"conversationId": {"$in": ids}}, {"conversationId": 1, "agent_id": 1})
-        if isinstance(doc.get("agent_id"), str) and doc["agent_id"].startswith(AGENT_ID_PREFIX)}
+        if isinstance(doc.get("conversationId"), str) and isinstance(doc.get("agent_id"), str)
+        and doc["agent_id"].startswith(AGENT_ID_PREFIX)}
     agents = agent_documents(db, held.values())
     return {convo: agent for convo, agent in held.items() if agent in agents}
 
@@ -65,7 +68,8 @@ class AgentTotals:
         """Add the rows of the conversations an agent holds; False when a fast row's sum is
         out of bounds (queries.fast_else_guarded)."""
         for row in rows:
-            agent = held.get(row["_id"]["conversation"])
+            conversation = row["_id"].get("conversation")
+            agent = held.get(conversation) if isinstance(conversation, str) else None
             if agent is None:
                 continue
             read = checked_sum if fast else finite_number

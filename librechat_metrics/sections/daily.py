@@ -91,7 +91,8 @@ def daily_user_families(counts: list[float], sent: Mapping[float, float]) -> lis
 def daily_model_families(per_model: dict[str, list[float]], dims: Dimensions) -> list[Family]:
     # Models are mapped through the shared slot table before the statistics are taken: the
     # stddev of the summed series of 'other' is not the sum of their stddevs.
-    mapping = dims.map(cat.MODEL, {m: sum(series) for m, series in per_model.items()})
+    mapping = dims.map(cat.MODEL, {m: sum(series) for m, series in per_model.items()},
+                       counting=False)
     merged: dict[str, list[float]] = {}
     for model, series in per_model.items():
         target = merged.setdefault(mapping[model], [0.0] * len(series))

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pymongo
@@ -15,6 +15,7 @@ from .. import __version__
 from .. import catalogue as cat
 from ..families import Family
 from ..labels import UNKNOWN
+from ..progress import Identity, runs_family, watermark_family
 from ..settings import Settings
 
 
@@ -56,8 +57,11 @@ def refreshed_family(sections_state: dict[str, Any]) -> Family:
 
 
 def self_families(result: RunResult, settings: Settings, section_names: Iterable[str],
-                  total: float, last_success: float | None) -> list[Family]:
-    """Up, timestamps, durations, per-section errors, settings, versions, first-count progress.
+                  total: float, last_success: float | None,
+                  counted: Mapping[str, tuple[cat.Spec, ...]]) -> list[Family]:
+    """Up, timestamps, durations, per-section errors, settings, versions, first-count progress;
+    the runs counter, each counting section's watermark and the identity the counts belong to
+    (progress.py), which a restore reads back.
 
     Families with nothing to say (no section ran, no first count) are left out rather than
     written empty; the MongoDB version is the last one seen when this run did not reach it.
@@ -86,7 +90,12 @@ def self_families(result: RunResult, settings: Settings, section_names: Iterable
                 single(cat.EXPORTER_RUN_TIMESTAMP, time.time()),
                 single(cat.EXPORTER_RUN_DURATION, total), durations, errors, config, build,
                 refreshed_family(result.state.get("sections", {})),
-                backfill_progress_family(result.state.get("sections", {}))]
+                backfill_progress_family(result.state.get("sections", {})),
+                runs_family(result.state),
+                watermark_family(result.state.get("sections", {}), counted)]
+    identity = Identity.from_json(result.state.get("identity"))
+    if identity is not None:
+        families.append(identity.family())
     if last_success is not None:
         families.insert(1, single(cat.EXPORTER_LAST_SUCCESS, last_success))
     return [family for family in families if family.samples]
