@@ -439,6 +439,14 @@ EXPORTER_IDENTITY_INFO = gauge(
     "Which counters this file may stand in for (1): the MongoDB deployment (the UUID of "
     "LibreChat's messages collection), its replica set, and the layout version of the counters "
     "and watermarks.", "deployment", "replica_set", "schema", tenanted=False)
+EXPORTER_OUTPUT_SERIES = gauge(
+    "librechat_exporter_output_series",
+    "Samples (series) in the file this run wrote, these two self-metrics included.",
+    tenanted=False)
+EXPORTER_OUTPUT_BYTES = gauge(
+    "librechat_exporter_output_bytes",
+    "Size in bytes of the file this run wrote, its own line and the seal included.",
+    tenanted=False)
 EXPORTER_BACKFILL_PROGRESS = gauge(
     "librechat_exporter_backfill_progress_ratio",
     "How far the first count of stored documents has got, per section (1 when done; a "
