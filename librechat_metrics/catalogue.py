@@ -120,8 +120,10 @@ MESSAGES_PER_MODEL_TOTAL = counter(
     "librechat_messages_per_model_total",
     "Assistant messages created, by model (an agent's messages under the agent's LLM).",
     "model", dims=BY_MODEL)
-ERRORS_PER_MODEL_TOTAL = counter("librechat_errors_per_model_total",
-                                 "Error messages created, by model.", "model", dims=BY_MODEL)
+ERRORS_PER_MODEL_TOTAL = counter(
+    "librechat_errors_per_model_total",
+    "Assistant messages created with an error, by model (the messages of "
+    "librechat_messages_per_model_total that carry an error).", "model", dims=BY_MODEL)
 ENDPOINT_MESSAGES_TOTAL = counter(
     "librechat_endpoint_messages_total",
     "Messages created, by endpoint and role (user or assistant).", "endpoint", "role",
@@ -178,8 +180,8 @@ MESSAGES_PER_MODEL_5M = gauge("librechat_messages_per_model_5m",
 ERROR_MESSAGES_5M = gauge("librechat_error_messages_5m",
                           "Error messages created in the last 5 minutes.")
 ERRORS_PER_MODEL_5M = gauge("librechat_errors_per_model_5m",
-                            "Error messages created in the last 5 minutes, by model.", "model",
-                            dims=BY_MODEL)
+                            "Assistant messages created with an error in the last 5 minutes, "
+                            "by model.", "model", dims=BY_MODEL)
 INPUT_TOKENS_5M = gauge("librechat_input_tokens_5m",
                         "Prompt tokens billed in the last 5 minutes.")
 OUTPUT_TOKENS_5M = gauge("librechat_output_tokens_5m",
