@@ -39,9 +39,12 @@ USER_ROLE = Dimension("user_role")
 AGENT_PROVIDER = Dimension("agent_provider")
 AGENT_CATEGORY = Dimension("agent_category")
 FINISH_REASON = Dimension("finish_reason")
+# The tenant label (--tenant-label) of every tenanted family: capped and aged like a model, so
+# that a site with a thousand tenants writes --label-limit of them and 'other'.
+TENANT_DIMENSION = Dimension(TENANT)
 DIMENSIONS = (MODEL, ENDPOINT, TOOL, AGENT, MCP_SERVER, FEEDBACK_TAG, FILE_SOURCE,
               FILE_CONTEXT, TOKEN_CONTEXT, AUTH_PROVIDER, USER_ROLE, AGENT_PROVIDER,
-              AGENT_CATEGORY, FINISH_REASON)
+              AGENT_CATEGORY, FINISH_REASON, TENANT_DIMENSION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +73,14 @@ class Spec:
         return tuple(labels[name] for name in self.labelnames(tenant))
 
     def dim_positions(self, tenant: bool) -> tuple[tuple[tuple[int, ...], Dimension], ...]:
+        """Where each capped dimension sits in a sample key: the declared ones, then the
+        tenant label when the family has it."""
         names = self.labelnames(tenant)
-        return tuple((tuple(names.index(label) for label in group), dim)
+        uses = tuple((tuple(names.index(label) for label in group), dim)
                      for group, dim in self.dims)
+        if TENANT in names:
+            uses += (((names.index(TENANT),), TENANT_DIMENSION),)
+        return uses
 
 
 CATALOGUE: dict[str, Spec] = {}
