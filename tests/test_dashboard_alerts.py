@@ -78,18 +78,28 @@ ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", 
         "Job details")
 # The first row, title -> the series its stat reads. Compact: one line of stats.
 HEALTH_ROW = {
-    "Job up": "librechat_exporter_up",
-    "Since the last successful run": "librechat_exporter_last_success_timestamp_seconds",
-    "Age of the .prom file": "node_textfile_mtime_seconds",
-    "Textfile scrape error": "node_textfile_scrape_error",
-    "First count": "librechat_exporter_backfill_progress_ratio",
-    "Failing sections": "librechat_exporter_errors",
+    "Job status": {"librechat_exporter_up", "librechat_exporter_run_timestamp_seconds"},
+    "Since the last successful run": {"librechat_exporter_last_success_timestamp_seconds"},
+    "Age of the .prom file": {"node_textfile_mtime_seconds"},
+    "Textfile scrape error": {"node_textfile_scrape_error"},
+    "First count": {"librechat_exporter_backfill_progress_ratio"},
+    "Failing sections": {"librechat_exporter_errors"},
 }
+# The Job status stat: STALE (-1), DOWN (0), UP (1).
+STALE, DOWN, UP = -1.0, 0.0, 1.0
 # Severity critical is for an outage every user feels; everything else pages nobody.
 CRITICAL = {"LibreChatDatabaseUnreachable"}
 GROUPS = ("librechat-outage", "librechat-textfile-job", "librechat-usage")
-# What Grafana would put in for the built-in interval variables on a short time range.
-GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+# What Grafana puts in for the built-in interval variables on a short range: every panel has a
+# 5-minute minimum interval, so $__rate_interval is at least 5m.
+GRAFANA_INTERVALS = {"__rate_interval": "5m", "__interval": "5m", "__range": "5m"}
+# The business stats show a number only while the run recorded in the file is this recent
+# and a run in that time reached MongoDB.
+FRESH_GUARD = re.compile(
+    r"\) and on \(\) \(time\(\) - max\(librechat_exporter_run_timestamp_seconds\{[^}]*\}\) "
+    r"< \$stale_after and on \(\) max\(max_over_time\(librechat_exporter_up\{[^}]*\}"
+    r"\[\$\{stale_after\}s\]\)\) == 1\)$")
+MODEL_MATCHER = 'model=~"$model"'
 SCRAPE_JOB = "node"
 TENANTS = ["uni-a", "uni-b"]
 
@@ -538,7 +548,7 @@ def test_the_job_health_row_comes_first_and_is_compact() -> None:
     assert {p["gridPos"]["y"] for p in first_row} == {1}, "one line of stats"
     assert max(p["gridPos"]["h"] for p in first_row) <= 4
     for panel in first_row:
-        assert panel_metrics(panel) == {HEALTH_ROW[panel["title"]]}, panel["title"]
+        assert panel_metrics(panel) == HEALTH_ROW[panel["title"]], panel["title"]
         assert panel["options"]["colorMode"] == "background", panel["title"]
 
 
@@ -568,7 +578,9 @@ def test_every_panel_has_a_unit_and_a_stat_one_quantity() -> None:
     problems: list[str] = []
     for panel in data_panels(load_dashboard()):
         unit = panel["fieldConfig"]["defaults"].get("unit", "")
-        names = panel_metrics(panel)
+        # What the panel shows, without the freshness guard of the business stats.
+        names = set().union(*(metric_names(FRESH_GUARD.sub(")", t["expr"]))
+                              for t in panel["targets"]))
         if unit == "none":
             if not all(n.endswith("_info") for n in names):
                 problems.append(f"{panel['title']}: unit none on numbers {sorted(names)}")
@@ -723,6 +735,94 @@ def test_tenant_variable_filters_exactly_the_tenant_families(tenant_output: JobO
     assert problems == []
 
 
+def test_model_variable_filters_exactly_the_model_families(job_output: JobOutput) -> None:
+    """$model on every selector of a family with a model label (but the _info families,
+    joined by id), never on one without: every panel that carries the label honours it."""
+    variables = {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+    model = variables["model"]
+    assert model["type"] == "query" and model["includeAll"] and model["multi"]
+    assert model["allValue"] == ".*"
+    assert model["definition"] == ('label_values(librechat_messages_per_model_total'
+                                   '{job="$job",instance="$instance"}, model)')
+    modelled = {n for n, labels in job_output.labels.items()
+                if "model" in labels and not n.endswith("_info")}
+    assert len(modelled) >= 15, sorted(modelled)
+    problems: list[str] = []
+    for title, target in dashboard_targets(load_dashboard()):
+        expr = target["expr"]
+        for name in metric_names(expr):
+            for matchers in selectors(expr, name):
+                has = MODEL_MATCHER in matchers
+                if name in modelled and not has:
+                    problems.append(f"{title}: {name} has a model label but no $model filter")
+                if name not in modelled and has:
+                    problems.append(f"{title}: {name} has no model label but a $model filter")
+    assert problems == []
+
+
+def test_panels_of_families_without_a_tenant_label_say_so(tenant_output: JobOutput) -> None:
+    """A panel that $tenant cannot filter (the daily statistics, unique users, the spread over
+    users, collection sizes) says so, instead of showing the whole site under a tenant."""
+    whole = {n for n, labels in tenant_output.labels.items()
+             if "tenant" not in labels and not n.startswith("librechat_exporter_")
+             and not n.endswith("_info")}
+    problems = [p["title"] for p in data_panels(load_dashboard())
+                if panel_metrics(p) & whole and "no tenant label" not in p.get("description", "")]
+    assert problems == []
+
+
+def range_windows(expr: str) -> list[str]:
+    return re.findall(r"\[([^\]]+)\]", strip_strings(expr))
+
+
+def duration_seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    parts = re.fullmatch(r"((\d+)([smhdw]))+", text)
+    assert parts, text
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhdw])", text))
+
+
+def test_rate_windows_are_at_least_five_minutes() -> None:
+    """Runs land every 60-65 s: a window shorter than 5 minutes aliases against them. Every
+    $__rate_interval panel has a 5-minute minimum interval; every literal window is 5m+."""
+    problems: list[str] = []
+    for panel in data_panels(load_dashboard()):
+        for target in panel["targets"]:
+            for window in range_windows(target["expr"]):
+                if window == "$__rate_interval":
+                    if duration_seconds(panel.get("interval") or "0s") < 300:
+                        problems.append(f"{panel['title']}: min interval {panel.get('interval')}")
+                elif window not in ("$__range", "${stale_after}s") and \
+                        duration_seconds(window) < 300:
+                    problems.append(f"{panel['title']}: window [{window}]")
+    assert problems == []
+
+
+def test_business_stats_show_only_current_numbers() -> None:
+    """Every stat of LibreChat numbers carries the same guard: a number only while the run
+    recorded in the file is younger than $stale_after and a run in that time reached MongoDB
+    (so a frozen file never shows a green number, and one failed run blanks nothing)."""
+    dashboard = load_dashboard()
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["stale_after"]["type"] == "constant"
+    assert variables["stale_after"]["query"] == "300"
+    stats = [p for p in stat_panels(dashboard) if is_business(p)]
+    assert len(stats) >= 20
+    for panel in stats:
+        for target in panel["targets"]:
+            assert FRESH_GUARD.search(target["expr"]), f"{panel['title']} {target['refId']}"
+            assert "max(librechat_exporter_up" not in target["expr"].split(") and on ()")[0], (
+                f"{panel['title']}: blanked by one failed run")
+
+
+def test_the_agent_cost_top_10_ranks_agents_not_other() -> None:
+    panel = next(p for p in data_panels(load_dashboard())
+                 if p["title"] == "Cost by agent in the selected range (top 10)")
+    for target in panel["targets"]:
+        matchers = selectors(target["expr"], "librechat_agent_cost_usd_total")
+        assert matchers and all('agent_id!="other"' in m for m in matchers)
+
+
 # --------------------------------------------------------------------------------------------
 # End to end: mongod -> job -> node_exporter -> Prometheus
 
@@ -827,10 +927,13 @@ def add_trouble(db: Database[Any], rng: random.Random, answers: int = 25) -> Non
                                                    rng=rng, conversationId=cid))
 
 
-def grafana_values(instance: str, tenant: str = ".*") -> dict[str, str]:
-    """Template variables as Grafana substitutes them (tenant All is the regex .*)."""
+def grafana_values(instance: str, tenant: str = ".*", model: str = ".*",
+                   stale_after: int = 300) -> dict[str, str]:
+    """Template variables as Grafana substitutes them (All is the regex .*; stale_after is
+    the dashboard's constant, 300 s, which a test shortens to see a frozen file in seconds)."""
     return {**GRAFANA_INTERVALS, "instance": instance, "job": SCRAPE_JOB,
-            "datasource": "prometheus", "tenant": tenant}
+            "datasource": "prometheus", "tenant": tenant, "model": model,
+            "stale_after": str(stale_after)}
 
 
 @pytest.mark.timeout(300)
