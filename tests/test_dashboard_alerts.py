@@ -2,32 +2,42 @@
 
 * promtool: ``check rules`` and ``test rules`` pass; every alert has a firing and a not-firing
   unit test; the weekly traffic in the unit tests is what ``tests/dash_weekly.py`` generates;
-  only alerts about what users feel are critical; the README's alert table names every rule
-  with its severity and marks the thresholds to tune.
+  only the database unreachable while users are active is critical (its own group); per-model
+  rules have a share-of-traffic floor and never judge ``none``/``other``; every rule has a
+  summary, a description with its value and a ``runbook_url`` whose anchor (GitHub's rules) is
+  that alert's own heading of ``docs/runbook.md``, which says what to check first and then what
+  to do; the runbook's alert table names every rule with its severity, TUNE and firing time.
 * Dashboard lint: importable JSON; the job-health row comes first; every stat panel is an
-  instant query and shows a missing series as "No data" in a problem colour; every panel has a
-  unit; agents by name; the finish reason panels say most LibreChat versions save none; no
-  rate()/increase()/irate() over a gauge and no counter outside them (types read from
-  the ``# TYPE`` lines of a real run of the job); every ``librechat_*`` metric the dashboard or
-  the rules name is written by the job; legend labels exist on the metrics; ``$tenant`` filters
-  exactly the families that carry a tenant label in a real ``--tenant-label`` run.
+  instant query and shows a missing series as "No data" in a problem colour; every stat of
+  LibreChat numbers carries the freshness guard (a run younger than ``$stale_after`` that
+  reached MongoDB); every panel has a unit; rate windows of at least 5 minutes; agents by name,
+  the agent-cost top 10 without ``other``; the finish reason panels say most LibreChat versions
+  save none; no rate()/increase()/irate() over a gauge and no counter outside them (types read
+  from the ``# TYPE`` lines of a real run of the job); every ``librechat_*`` metric the
+  dashboard or the rules name is written by the job; legend labels exist on the metrics;
+  ``$tenant`` and ``$model`` filter exactly the families that carry the label in a real run,
+  and the panels ``$tenant`` cannot filter say so.
 * End to end: real mongod with generated LibreChat data -> the job runs with ``--now`` 3, 2
   and 1 minutes ago (new traffic between runs), then in real time, writing librechat.prom -> a
   real node_exporter serves it -> a real Prometheus scrapes it every second and loads the rules
   while the job rewrites the file with more traffic. Prometheus holds what the job wrote, no
   stored document is missed and no counter resets; every panel query (template variables
   substituted, stat panels as the instant queries they are) parses and returns data, with every
-  ``{{label}}`` of its legend on every series; the finish reason panels show "not saved" on a
-  LibreChat that saves none, not a 0 % cut-off share; every alert rule loads, evaluates without
-  error, and names only series that exist. Then trouble is made for real (a burst of failed,
-  cut-off and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run
-  that cannot reach MongoDB; the file removed) and the matching alerts' expressions must
-  return series and go pending in Prometheus, while the stat panels turn to "No data" instead
-  of old numbers: the business stats while the job is down, every stat but node_exporter's own
-  once the file is gone.
+  ``{{label}}`` of its legend on every series; one model picked, every model panel shows that
+  model only; the series and size panels show the file's sample lines and bytes; the runway
+  is the credits of LibreChat's balances over the spend rate; the finish reason panels show
+  "not saved" on a LibreChat that saves none; every alert rule loads, evaluates without error,
+  and names only series that exist. Then trouble is made for real (a burst of failed, cut-off
+  and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run that
+  cannot reach MongoDB; runs stopped with the last file saying up 1; the file removed): the
+  matching alerts go pending in Prometheus; with MongoDB gone the health row says DOWN, the
+  stored-now stats No data and the range stats survive, until ``$stale_after`` passes; with
+  the file frozen the health row says STALE and no LibreChat stat shows a number; once the file
+  is gone every stat but node_exporter's own is No data.
 * A second end-to-end test: a multi-tenant site (``--tenant-label``) and an empty LibreChat
   side by side. Selecting every tenant explicitly shows what All shows, one tenant fills every
-  stat, and a healthy empty site fills every stat too (No data is reserved for trouble).
+  stat, and a healthy empty site fills every stat too (No data is reserved for trouble; the
+  runway says "no balance records").
 """
 
 from __future__ import annotations
@@ -152,6 +162,12 @@ def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, An
 
 def panel_metrics(panel: dict[str, Any]) -> set[str]:
     return set().union(*(metric_names(t["expr"]) for t in panel["targets"]))
+
+
+def shown_metrics(panel: dict[str, Any]) -> set[str]:
+    """What the panel shows, without the freshness guard of the business stats."""
+    return set().union(*(metric_names(FRESH_GUARD.sub(")", t["expr"]))
+                         for t in panel["targets"]))
 
 
 def is_business(panel: dict[str, Any]) -> bool:
@@ -578,9 +594,7 @@ def test_every_panel_has_a_unit_and_a_stat_one_quantity() -> None:
     problems: list[str] = []
     for panel in data_panels(load_dashboard()):
         unit = panel["fieldConfig"]["defaults"].get("unit", "")
-        # What the panel shows, without the freshness guard of the business stats.
-        names = set().union(*(metric_names(FRESH_GUARD.sub(")", t["expr"]))
-                              for t in panel["targets"]))
+        names = shown_metrics(panel)
         if unit == "none":
             if not all(n.endswith("_info") for n in names):
                 problems.append(f"{panel['title']}: unit none on numbers {sorted(names)}")
@@ -999,6 +1013,10 @@ def test_dashboard_and_alerts_on_real_prometheus(
             check_answers_panels(prom, values)
             check_rules(prom, scraped=node.scrape())
 
+            check_model_filter(prom, node.address, "gpt-4o")
+            check_file_panels(prom, values, output)
+            check_runway(prom, values, db)
+
             # Trouble: every alert that can fire within seconds must match the real series.
             time.sleep(1.5)  # the burst must not share a second with the last run
             add_trouble(db, rng)
@@ -1008,7 +1026,7 @@ def test_dashboard_and_alerts_on_real_prometheus(
                           "LibreChatDailyCostHigh"):
                 wait_for_alert(prom, alert)
             past = time.time() - 600
-            os.utime(output, (past, past))  # the job stopped writing 10 minutes ago
+            os.utime(output, (past, past))  # node_exporter serves a file 10 minutes old
             wait_for_alert(prom, "LibreChatTextfileStale")
             age = stat_values(prom, values, "Age of the .prom file")
             assert age and min(age) >= 590, f"a 10-minute-old file reads {age} s"
@@ -1017,6 +1035,14 @@ def test_dashboard_and_alerts_on_real_prometheus(
             wait_for_alert(prom, "LibreChatTextfileScrapeError")
             assert stat_values(prom, values, "Textfile scrape error") == [1.0]
             broken.unlink()
+
+            business = {p["title"] for p in stat_panels(load_dashboard()) if is_business(p)}
+            ranged = {p["title"] for p in stat_panels(load_dashboard()) if is_business(p)
+                      and any("$__range" in t["expr"] for t in p["targets"])}
+            assert len(ranged) >= 6, ranged
+            # MongoDB gone, with users active: a failed run. The page and the warning go
+            # pending; the health row says DOWN; the stored-now and 5-minute stats say No data
+            # at once; the range stats survive (the failed run carries the counters).
             down = run_job([*job_args[2:], "--mongodb-uri",
                             f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
                             # --timeout too: a run waits for MongoDB for the whole
@@ -1024,13 +1050,32 @@ def test_dashboard_and_alerts_on_real_prometheus(
                             "--connect-timeout", "1", "--timeout", "2"], cwd=tmp_path)
             assert down.returncode != 0, down.stderr
             wait_for_alert(prom, "LibreChatExporterDown")
+            wait_for_alert(prom, "LibreChatDatabaseUnreachable")
             assert prom.series_count(dict(alert_rules())["LibreChatExporterSectionErrors"]) == 0
-            # The job is down: the business stats say No data, not the numbers of its last
-            # good run; the health row says DOWN.
-            wait_until_stats_empty(prom, values, {p["title"] for p in stat_panels(
-                load_dashboard()) if is_business(p)})
-            assert stat_values(prom, values, "Job up") == [0.0]
+            wait_for_stat(prom, values, "Job status", DOWN)
+            in_file = set(JobOutput(output.read_text(encoding="utf-8")).types)
+            carried = {p["title"] for p in stat_panels(load_dashboard())
+                       if p["title"] in business and shown_metrics(p) <= in_file}
+            assert ranged <= carried, ranged - carried
+            wait_until_stats_empty(prom, values, business - carried)
+            assert [t for t in blank_stats(prom, values) if t.split(" / ")[0] in carried] == []
             assert stat_values(prom, values, "Since the last successful run")
+            # Still failing after $stale_after (shortened to 15 s): the range stats go too.
+            quick = grafana_values(node.address, stale_after=15)
+            time.sleep(15)
+            wait_until_stats_empty(prom, quick, ranged)
+            # MongoDB is back: a good run fills every stat again.
+            job_run()
+            wait_for_stat(prom, values, "Job status", UP)
+            assert blank_stats(prom, values) == []
+            # The timer stops: node_exporter keeps serving the last file, which says up 1.
+            # After $stale_after the health row says STALE and no LibreChat stat shows a number.
+            time.sleep(15)
+            wait_for_stat(prom, quick, "Job status", STALE)
+            wait_until_stats_empty(prom, quick, business)
+            assert stat_values(prom, values, "Job status") == [UP], "fresh within 300 s"
+            assert re.search(r"(?m)^librechat_exporter_up 1$", output.read_text())
+
             output.unlink()
             wait_for_alert(prom, "LibreChatTextfileMissing")
             # The file is gone: every stat but node_exporter's own scrape error is No data.
@@ -1090,10 +1135,84 @@ def wait_until_stats_empty(prom: Prometheus, values: dict[str, str], titles: set
     assert showing == {}, f"stats that still show a number: {showing}"
 
 
+def wait_for_stat(prom: Prometheus, values: dict[str, str], title: str, value: float,
+                  timeout: float = 15.0) -> None:
+    """Block until the stat ``title`` shows exactly ``value`` (one series)."""
+    deadline = time.monotonic() + timeout
+    while stat_values(prom, values, title) != [value]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{title} shows {stat_values(prom, values, title)}, not {value}")
+        time.sleep(0.25)
+
+
+def panel_values_at(prom: Prometheus, panel: dict[str, Any], values: dict[str, str],
+                    at: float) -> list[float]:
+    """The value of every query of the panel at one instant (one series each)."""
+    shown = []
+    for target in panel["targets"]:
+        result = prom.query(substitute(target["expr"], values), at=at)["data"]["result"]
+        assert len(result) == 1, f"{panel['title']} {target['refId']}: {result}"
+        shown.append(float(result[0]["value"][1]))
+    return shown
+
+
+def check_model_filter(prom: Prometheus, instance: str, model: str) -> None:
+    """One model picked: every query of a family with a model label returns data, and only
+    for that model."""
+    picked = grafana_values(instance, model=model)
+    problems: list[str] = []
+    for panel in data_panels(load_dashboard()):
+        for target in panel["targets"]:
+            if MODEL_MATCHER not in target["expr"]:
+                continue
+            result = prom.query(substitute(target["expr"], picked))["data"]["result"]
+            models = {s["metric"]["model"] for s in result if "model" in s["metric"]}
+            if not result:
+                problems.append(f"{panel['title']} {target['refId']}: no data for {model}")
+            if models - {model}:
+                problems.append(f"{panel['title']} {target['refId']}: shows {models}")
+    assert problems == []
+
+
+def check_file_panels(prom: Prometheus, values: dict[str, str], output: Path) -> None:
+    """The series and size panels show the file node_exporter serves: its sample lines and
+    its bytes, and Prometheus holds as many librechat_* series."""
+    text = output.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    size = output.stat().st_size
+    prom.wait_for(f'librechat_exporter_output_bytes{{instance="{values["instance"]}"}} == {size}')
+    panels = {p["title"]: p for p in data_panels(load_dashboard())}
+    at = time.time()
+    assert panel_values_at(prom, panels["Series in librechat.prom"], values, at) == [len(lines)]
+    assert panel_values_at(prom, panels["Size of librechat.prom"], values, at) == [size]
+    held = prom.query(f'count({{__name__=~"librechat_.+",instance="{values["instance"]}"}})',
+                      at=at)["data"]["result"]
+    assert float(held[0]["value"][1]) == len(lines)
+    runs = panel_results(prom, panels["Runs per hour by result"], values)
+    assert {s["metric"]["result"] for s in runs} == {"ok", "partial", "failed"}
+
+
+def check_runway(prom: Prometheus, values: dict[str, str], db: Database[Any]) -> None:
+    """The runway is the credits held (summed from LibreChat's balances) divided by the USD
+    spent per second over the range, the last 24 hours and the last 7 days."""
+    credits = sum(float(b.get("tokenCredits") or 0) for b in db.balances.find({})) / 1e6
+    assert credits > 0
+    panel = next(p for p in data_panels(load_dashboard()) if p["title"].startswith(
+        "Balance runway"))
+    at = time.time()
+    shown = panel_values_at(prom, panel, values, at)
+    for runway, window in zip(shown, ("5m", "1d", "7d"), strict=True):
+        spend = prom.query(f'sum(rate(librechat_context_cost_usd_total{{instance='
+                           f'"{values["instance"]}"}}[{window}]))', at=at)["data"]["result"]
+        rate = float(spend[0]["value"][1])
+        assert rate > 0, window
+        assert runway == pytest.approx(min(credits / rate, 315360000), rel=1e-9), window
+
+
 def check_health_row(prom: Prometheus, values: dict[str, str]) -> None:
     """The first row of a healthy job: UP, fresh, no scrape error, counted, no failing
     section."""
-    assert stat_values(prom, values, "Job up") == [1.0]
+    assert stat_values(prom, values, "Job status") == [UP]
     assert 0 <= stat_values(prom, values, "Since the last successful run")[0] < 120
     assert 0 <= stat_values(prom, values, "Age of the .prom file")[0] < 120
     assert stat_values(prom, values, "Textfile scrape error") == [0.0]
@@ -1153,6 +1272,7 @@ def check_answers_panels(prom: Prometheus, values: dict[str, str]) -> None:
     agents = panel_results(prom, panels["Cost by agent in the selected range (top 10)"], values)
     assert 1 <= len(agents) <= 10
     assert "unknown" not in {s["metric"]["agent_name"] for s in agents}, agents
+    assert "other" not in {s["metric"]["agent_id"] for s in agents}, agents
 
 
 def check_rules(prom: Prometheus, scraped: str) -> None:
@@ -1174,8 +1294,8 @@ def check_rules(prom: Prometheus, scraped: str) -> None:
             problems.append(f"{rule['name']}: health {rule['health']}: {rule.get('lastError')}")
         if rule["labels"].get("severity") not in ("critical", "warning", "info"):
             problems.append(f"{rule['name']}: no severity label")
-        if not {"summary", "description"} <= set(rule["annotations"]):
-            problems.append(f"{rule['name']}: summary or description missing")
+        if not {"summary", "description", "runbook_url"} <= set(rule["annotations"]):
+            problems.append(f"{rule['name']}: summary, description or runbook_url missing")
         answer = prom.query(rule["query"])
         if answer.get("status") != "success":
             problems.append(f"{rule['name']}: {answer.get('error')}")
@@ -1247,6 +1367,10 @@ def test_tenants_and_an_empty_site_on_real_prometheus(
             nothing = grafana_values(empty_node.address)
             check_health_row(prom, nothing)
             assert blank_stats(prom, nothing) == [], "stats with No data on a healthy empty site"
+            # Without balance records the runway says so (-1: "no balance records").
+            runway = next(p["title"] for p in stat_panels(load_dashboard())
+                          if p["title"].startswith("Balance runway"))
+            assert stat_values(prom, nothing, runway) == [-1.0] * 3
             for title in ("Errors in the last 5 minutes by model",
                           "Built-in tool call errors per hour",
                           "MCP tool call errors per hour by server and tool"):
