@@ -1038,7 +1038,8 @@ def test_dashboard_and_alerts_on_real_prometheus(
 
             business = {p["title"] for p in stat_panels(load_dashboard()) if is_business(p)}
             ranged = {p["title"] for p in stat_panels(load_dashboard()) if is_business(p)
-                      and any("$__range" in t["expr"] for t in p["targets"])}
+                      and any("[$__range]))" in t["expr"] and "increase(" in t["expr"]
+                              for t in p["targets"])}
             assert len(ranged) >= 6, ranged
             # MongoDB gone, with users active: a failed run. The page and the warning go
             # pending; the health row says DOWN; the stored-now and 5-minute stats say No data
@@ -1074,7 +1075,7 @@ def test_dashboard_and_alerts_on_real_prometheus(
             wait_for_stat(prom, quick, "Job status", STALE)
             wait_until_stats_empty(prom, quick, business)
             assert stat_values(prom, values, "Job status") == [UP], "fresh within 300 s"
-            assert re.search(r"(?m)^librechat_exporter_up 1$", output.read_text())
+            assert re.search(r"(?m)^librechat_exporter_up 1\.0$", output.read_text())
 
             output.unlink()
             wait_for_alert(prom, "LibreChatTextfileMissing")
