@@ -21,4 +21,4 @@ What it deliberately does not do:
 Dependencies: pymongo, prometheus_client, python-dotenv. Python 3.11+.
 """
 
-__version__ = "2.1.1"
+__version__ = "2.2.0"

@@ -8,6 +8,8 @@ import signal
 import sys
 from typing import Any
 
+from . import __version__
+from .client import mongo_hosts
 from .errors import EXIT_FAILED, EXIT_USAGE, Interrupted, JobError
 from .logs import configure_logging, log
 from .run import run_job
@@ -18,13 +20,29 @@ def _interrupt(signum: int, _frame: Any) -> None:
     raise Interrupted(f"stopped by {signal.Signals(signum).name}")
 
 
+PROG = "librechat-textfile"
+# The names the job is started by: the installed command, or the entry module of a clone.
+PROGS = (PROG, "librechat_textfile.py")
+
+
+def program_name() -> str:
+    """What usage lines and errors call the command: the name it was started by."""
+    started_as = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return started_as if started_as in PROGS else PROG
+
+
 def main(argv: list[str] | None = None) -> int:
+    prog = program_name()
     try:
-        settings = load_settings(argv, os.environ)
+        settings = load_settings(argv, os.environ, prog=prog)
     except SettingsError as exc:
-        print(f"librechat_textfile: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings)
+    log.debug("%s %s: MongoDB %s, database %s, output %s, state %s, timezone %s, timeout "
+              "%g s", prog, __version__, mongo_hosts(settings.mongodb_uri),
+              settings.mongodb_database, "stdout" if settings.stdout else settings.output,
+              settings.state_file, settings.timezone, settings.timeout)
     if settings.command == "indexes":
         from .indexes import run_indexes  # only this command needs it
 

@@ -2,11 +2,12 @@
 
 The state is saved before the .prom is renamed into place (run.py), so after a crash between
 the two renames the state is the newer one, and it simply wins. Each run counts itself in
-`librechat_exporter_runs_total`, in both files; a .prom that has counted more runs than the
-state was written after it (a failed run that could not save the state, a state file put back
-from a backup). Then, section by section, the later watermark wins (a tie goes to the state,
-which also lists its overlap zone), and every result of the runs counter keeps its larger
-value: no counter falls and no document is counted twice.
+`librechat_exporter_runs_total`: a run that reaches MongoDB in both files, a failed run in the
+.prom only (it leaves the state file as it was). A .prom that has counted more runs than the
+state was written after it: by failed runs (only the runs counter differs), or a state file
+was put back from a backup. Then, section by section, the later watermark wins (a tie goes to
+the state, which also lists its overlap zone), and every result of the runs counter keeps its
+larger value: no counter falls and no document is counted twice.
 
 Without a usable state the .prom stands in, when it is this job's for this database, tenant
 setting and MongoDB deployment (restore.py). A failed run writes the counters it was given
@@ -23,8 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .catalogue import EXPORTER_RUNS, Spec
+from .clock import oid_at
 from .progress import RESULTS, Identity, generation, runs_of, section_watermark
-from .restore import NotRestorable, state_from_textfile
+from .restore import RESTORE_ZONE, NotRestorable, state_from_textfile
 from .sections.registry import SECTIONS
 from .settings import Settings
 from .textfile import unsealed
@@ -33,8 +35,32 @@ log = logging.getLogger("librechat_textfile")
 
 COUNTED: dict[str, tuple[Spec, ...]] = {
     section.name: section.counters for section in SECTIONS if section.counters}
+COLLECTIONS: dict[str, str] = {
+    section.name: section.collection for section in SECTIONS if section.collection}
 RUNS_LINE = re.compile(rf'^{EXPORTER_RUNS.name}\{{result="({"|".join(RESULTS)})"\}} (\S+)$',
                        re.MULTILINE)
+
+
+def counted_collection(name: str, section_state: Mapping[str, Any]) -> str | None:
+    if name == "tokens" and section_state.get("source") == "messages":
+        return "messages"
+    return COLLECTIONS.get(name)
+
+
+def list_restored_zone(db: Any, name: str, section_state: dict[str, Any]) -> None:
+    """A restored section's stored ids between its horizon and its watermark become its seen
+    list before it counts (in the section's own run: a read that fails fails the section, and
+    the zone waits for its next run). They were counted, or inserted late between the last run
+    and the restore and are missed; every document at or above the watermark, or inserted from
+    now on at or above the horizon, is counted as in any run."""
+    zone = section_state.get(RESTORE_ZONE)
+    collection = counted_collection(name, section_state) if zone else None
+    if zone is None or collection is None:
+        return
+    low, high = zone
+    ids = db[collection].find({"_id": {"$gte": oid_at(low), "$lt": oid_at(high)}}, {"_id": 1})
+    section_state["stream"]["seen"] = sorted(str(doc["_id"]) for doc in ids)
+    del section_state[RESTORE_ZONE]
 
 
 def textfile_runs(path: str) -> dict[str, float] | None:
@@ -99,10 +125,14 @@ def continued_state(settings: Settings, state: dict[str, Any], status: str, lost
                     settings.state_file, exc)
         return state, False
     state, taken = merged(state, restored)
-    log.warning("%s was written after state file %s (a run that could not save its state, or "
-                "a state file put back from a backup): %s", settings.output, settings.state_file,
-                f"sections {', '.join(taken)} continue from the file" if taken
-                else "the runs counter continues from the file, every section from the state")
+    if taken:
+        log.warning("%s was written after state file %s (a state file put back from a backup, "
+                    "or one that could not be saved): sections %s continue from the file",
+                    settings.output, settings.state_file, ", ".join(taken))
+    else:
+        # The usual case: failed runs count themselves in the file only.
+        log.info("the runs counter continues from %s (failed runs since the state was saved)",
+                 settings.output)
     return state, bool(taken)
 
 

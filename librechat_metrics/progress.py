@@ -3,9 +3,11 @@ counter, and the deployment the counts belong to. Progress is a property of each
 published with its counters, so the .prom alone can stand in for a lost state.
 
 A section's watermark is the ObjectId time below which it has counted every document it will
-count: its horizon, or just past the newest document of its overlap zone when that is later
-(incremental.py lists the zone's ids; a restore has no list, so it takes every stored document
-below the watermark as counted and every one at or above it as new).
+count: its horizon, or just past the newest document of its overlap zone when that is later.
+incremental.py lists the zone's ids in the state; the .prom cannot hold them, so a restore
+resumes at the section's horizon and lists as seen the documents stored between the horizon
+and the watermark (continuity.py): a late insert after the restore is counted, and only one
+inserted into that span between the last run and the restore is missed.
 """
 
 from __future__ import annotations
@@ -40,9 +42,14 @@ def stream_watermark(stream: Mapping[str, Any]) -> float:
 
 
 def section_watermark(section_state: Mapping[str, Any]) -> float | None:
-    """A counting section's watermark, None while its first count is not done."""
+    """A counting section's watermark, None while its first count is not done. A section
+    restored in a run that then failed has its overlap zone still to list (`restore_zone`):
+    its watermark is the restored one."""
     stream = section_state.get("stream")
-    return stream_watermark(stream) if finished(stream) else None
+    if not finished(stream):
+        return None
+    zone = section_state.get("restore_zone") or (0, 0)
+    return max(stream_watermark(stream), float(zone[1]))
 
 
 def counting_sections(sections: Mapping[str, Any],
@@ -89,6 +96,14 @@ def watermark_family(sections: Mapping[str, Any],
     family = Family.of(cat.EXPORTER_SECTION_WATERMARK)
     for name, mark in counting_sections(sections, counted).items():
         family.set(mark, section=name)
+    return family
+
+
+def horizon_family(sections: Mapping[str, Any],
+                   counted: Mapping[str, tuple[cat.Spec, ...]]) -> Family:
+    family = Family.of(cat.EXPORTER_SECTION_HORIZON)
+    for name in counting_sections(sections, counted):
+        family.set(float(math.floor(sections[name]["stream"]["horizon"])), section=name)
     return family
 
 

@@ -26,6 +26,7 @@ from .catalogue import (
     EXPORTER_IDENTITY_INFO,
     EXPORTER_LAST_SUCCESS,
     EXPORTER_RUNS,
+    EXPORTER_SECTION_HORIZON,
     EXPORTER_SECTION_WATERMARK,
     TOKEN_SOURCE_INFO,
     Spec,
@@ -37,6 +38,9 @@ from .state import STATE_VERSION
 from .textfile import unsealed
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
+RESTORE_ZONE = "restore_zone"
+# A restored section's [horizon, watermark): the stored ids in it are listed as seen before
+# the section runs (continuity.list_restored_zones), then the key is dropped.
 
 
 class NotRestorable(ValueError):
@@ -106,20 +110,30 @@ def check_identity(samples: Samples, settings: Settings, identity: Identity | No
                             "; ".join(wrong) + ")")
 
 
-def watermarks(samples: Samples) -> dict[str, float]:
-    marks = {}
-    for labels, value in samples.get(EXPORTER_SECTION_WATERMARK.name, []):
+def per_section(samples: Samples, spec: Spec) -> dict[str, float]:
+    values = {}
+    for labels, value in samples.get(spec.name, []):
         if set(labels) != {"section"} or not math.isfinite(value) or value < 0:
-            raise NotRestorable(f"a watermark has labels {sorted(labels)} or value {value}")
-        marks[labels["section"]] = value
-    return marks
+            raise NotRestorable(f"{spec.name} has labels {sorted(labels)} or value {value}")
+        values[labels["section"]] = value
+    return values
+
+
+def watermarks(samples: Samples) -> dict[str, tuple[float, float]]:
+    """{section: (horizon, watermark)}."""
+    marks = per_section(samples, EXPORTER_SECTION_WATERMARK)
+    horizons = per_section(samples, EXPORTER_SECTION_HORIZON)
+    if set(marks) != set(horizons) or any(horizons[s] > marks[s] for s in marks):
+        raise NotRestorable("its section watermarks and horizons do not match")
+    return {section: (horizons[section], marks[section]) for section in marks}
 
 
 def restored_section(specs: tuple[Spec, ...], samples: Samples, tenant: bool,
-                     watermark: float, table: dict[str, dict[str, float]],
+                     marks: tuple[float, float], table: dict[str, dict[str, float]],
                      met: float) -> dict[str, Any]:
     """A section's state from its counters in the file (absent = 0), resuming at its
-    watermark with an empty overlap zone."""
+    horizon; its overlap zone up to the watermark is listed once MongoDB is reached
+    (`restore_zone`, continuity.py)."""
     counters: dict[str, dict[str, float]] = {}
     for spec in specs:
         names = spec.labelnames(tenant)
@@ -131,7 +145,9 @@ def restored_section(specs: tuple[Spec, ...], samples: Samples, tenant: bool,
             totals[json.dumps(key)] = value
             remember_values(table, spec, key, met)
         counters[spec.name] = totals
-    return {"counters": counters, "stream": {"horizon": math.floor(watermark), "seen": []}}
+    horizon, watermark = marks
+    return {"counters": counters, "stream": {"horizon": math.floor(horizon), "seen": []},
+            RESTORE_ZONE: [math.floor(horizon), math.floor(watermark)]}
 
 
 def restored_runs(samples: Samples) -> dict[str, float]:
@@ -153,7 +169,7 @@ def state_from_textfile(path: str, settings: Settings, counted: Mapping[str, tup
     check_identity(samples, settings, identity, counts=bool(marks))
     # Label values are taken as met at the newest watermark: the run's clock (--now), which
     # the slot tables age by, not the wall time the file was written at.
-    met = max(marks.values(), default=0.0)
+    met = max((mark for _, mark in marks.values()), default=0.0)
     table: dict[str, dict[str, float]] = {}
     sections = {name: restored_section(specs, samples, settings.tenant_label, marks[name],
                                        table, met)

@@ -8,6 +8,7 @@ import contextlib
 import copy
 import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -26,7 +27,13 @@ from .atomic import commit_file, discard_file, remove_stale_temps
 from .catalogue import CATALOGUE, GAUGE
 from .client import checked_client, is_fatal, mongo_hosts
 from .clock import Clock
-from .continuity import COUNTED, continued_state, standing_in
+from .continuity import (
+    COUNTED,
+    continued_state,
+    list_restored_zone,
+    standing_in,
+    textfile_runs,
+)
 from .dimensions import Dimensions, retired_keys, zero_keys
 from .errors import (
     EXIT_FAILED,
@@ -40,9 +47,9 @@ from .errors import (
 from .families import Family, capped
 from .incremental import passes_fit_side_by_side
 from .labels import UNKNOWN, label_value
-from .logs import describe_error
+from .logs import describe_error, output_directory_fix, state_directory_fix
 from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
-from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run
+from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run, runs_of
 from .sections.base import Section
 from .sections.conversations import LIBRECHAT_COLLECTIONS
 from .sections.job import RunResult, render_with_size, self_families
@@ -82,6 +89,7 @@ def run_section(section: Section, db: Any, clock: Clock, old: Mapping[str, Any],
         replayed = [Family.from_json(f) for f in old["families"]]
         return [capped(f, dims) if f.kind == GAUGE else f for f in replayed], dict(old)
     state = copy.deepcopy(dict(old))
+    list_restored_zone(db, section.name, state)
     families = [capped(f, dims) if f.kind == GAUGE else f
                 for f in section.compute(db, clock, state, settings, dims)]
     if section.refresh != "run":
@@ -247,10 +255,14 @@ def job_lock(settings: Settings) -> Iterator[bool]:
     directory = os.path.dirname(os.path.abspath(settings.lock_file))
     try:
         os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise LockUnavailable(f"cannot create {directory}: {exc.strerror}; "
+                              f"{state_directory_fix(directory)}") from exc
+    try:
         fd = os.open(settings.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise LockUnavailable(f"cannot open lock file {settings.lock_file}: "
-                              f"{exc.strerror}") from exc
+        raise LockUnavailable(f"cannot create the lock file {settings.lock_file}: "
+                              f"{exc.strerror}; {state_directory_fix(directory)}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -265,10 +277,11 @@ def job_lock(settings: Settings) -> Iterator[bool]:
 def check_output_dir(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise JobError(f"output directory {directory} does not exist (is node_exporter's "
-                       "textfile directory configured?)")
+        raise JobError(f"run failed (output directory): {directory} does not exist; "
+                       f"{output_directory_fix(directory, missing=True)}")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise JobError(f"output directory {directory} is not writable by this user")
+        raise JobError(f"run failed (output directory): {directory} is not writable by "
+                       f"{output_directory_fix(directory, missing=False)}")
 
 
 def collect_from_mongo(settings: Settings, clock: Clock,
@@ -295,9 +308,10 @@ def collect_from_mongo(settings: Settings, clock: Clock,
 
 
 def deployment_identity(db: Any) -> Identity:
-    """The deployment: the UUID MongoDB gave LibreChat's messages collection when it was made
-    (shared by a replica set's members, new after a drop or a plain mongorestore), and the
-    replica set's name. A user who may not list collections' details gets `unknown`."""
+    """The deployment: a fingerprint of the UUID MongoDB gave LibreChat's messages collection
+    when it was made (shared by a replica set's members, new after a drop or a plain
+    mongorestore; hashed, since no label value may look like an id), and the replica set's
+    name. A user who may not list collections' details gets `unknown`."""
     deployment = UNKNOWN_DEPLOYMENT
     try:
         for info in db.list_collections(filter={"name": "messages"}):
@@ -305,7 +319,7 @@ def deployment_identity(db: Any) -> Identity:
             if isinstance(uuid, Binary):
                 uuid = uuid.as_uuid()
             if uuid is not None:
-                deployment = str(uuid)
+                deployment = hashlib.sha256(str(uuid).encode()).hexdigest()[:16]
     except OperationFailure:
         pass
     hello = db.command("hello")
@@ -388,7 +402,7 @@ def run_job(settings: Settings) -> int:
         # Without a lock the run cannot be trusted with the state, but node_exporter must
         # stop serving the last numbers as if all were well.
         return write_failure(settings, clock, started, standing_in(settings) or {}, str(exc),
-                             "lock")
+                             "state directory")
 
 
 def locked_run(settings: Settings, clock: Clock, started: float) -> int:
@@ -404,8 +418,9 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         remove_stale_temps(settings.state_file)
     pending: str | None = None
     cause = "state file"  # what the log names as the failing part, step by step
-    # What a failed run carries: the state read (and may save with its run counted), or
-    # without one the .prom standing in (not saved: its deployment is unchecked).
+    # What a failed run carries: the state read or restored (which it then saves with its
+    # run counted), or without one the .prom standing in (not saved: the deployment it was
+    # written for is not checked without MongoDB).
     counts: dict[str, Any] = {}
     savable = False
     try:
@@ -449,8 +464,9 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         commit_file(pending, settings.output)
     else:
         write_output(settings, data)
-    log.info("wrote %d families in %.2f s%s", len(families),
-             time.monotonic() - started, " (some sections failed)" if partial else "")
+    log.info("%s %d families in %.2f s%s", "printed" if settings.stdout else "wrote",
+             len(families), time.monotonic() - started,
+             " (some sections failed)" if partial else "")
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
@@ -463,25 +479,34 @@ def write_failure(settings: Settings, clock: Clock, started: float,
                   savable: bool = False) -> int:
     """Up 0 with the self-metrics and the counters the run was given, at their last values,
     so that no stale stored-now number is served and the file can still stand in for the
-    state; the run is counted as failed (in the state too, when it may be saved). The log
-    line names the failing part (MongoDB and its hosts, lock, state file or directory, output
-    directory) before the reason."""
+    state. The run is counted as failed, continuing the larger of the state's and the last
+    file's runs counter, in the file and, when `savable`, in the state (whose counts are
+    otherwise unchanged). The log line names the failing part (MongoDB and its hosts, lock,
+    state file or directory, output directory) before the reason."""
     signal.alarm(0)
     state = copy.deepcopy(dict(counts))
+    written = textfile_runs(settings.output) if not settings.stdout else None
+    state["runs"] = {r: max(v, (written or {}).get(r, 0.0)) for r, v in runs_of(state).items()}
     count_run(state, "failed")
     kept = "kept the state file"
     if savable and not settings.stdout:
         try:
             save_state(settings.state_file, state)
+            kept = "kept the state file's counts"
         except JobError:
-            kept = "could not save the state file"
+            pass  # the same trouble that failed the run, most likely; the file counts the run
     failed = RunResult([], state, False, {}, {})
-    families = carried(state.get("sections", {}), COUNTED, settings.tenant_label) + \
-        self_families(failed, settings, section_names(), time.monotonic() - started,
-                      state.get("last_success"), COUNTED)
+    counters = carried(state.get("sections", {}), COUNTED, settings.tenant_label)
+    # The same series as the last good file: its explicit zeros too (tenants as the counters
+    # hold them; nothing is read).
+    explicit_zeros(counters, Dimensions(state.get("dimensions", {}), settings.label_limit,
+                                        settings.label_ttl * 86400, clock.epoch), [])
+    families = counters + self_families(failed, settings, section_names(),
+                                        time.monotonic() - started,
+                                        state.get("last_success"), COUNTED)
     try:
         write_output(settings, render_with_size(families))
-        wrote = "wrote up=0"
+        wrote = "printed up=0" if settings.stdout else "wrote up=0"
     except JobError as exc:
         wrote = f"could not write up=0 either ({exc})"
     log.error("run failed (%s), %s and %s: %s", cause, wrote, kept, reason)

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -149,7 +150,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def _argument_parser() -> argparse.ArgumentParser:
+def _argument_parser(prog: str) -> argparse.ArgumentParser:
     defaults = Settings()
     common = argparse.ArgumentParser(add_help=False)
     for opt in OPTIONS:
@@ -160,9 +161,10 @@ def _argument_parser() -> argparse.ArgumentParser:
             help=f"{opt.help} [env {opt.env}; default {shown}]".replace("%", "%%"),
         )
     common.add_argument("--env-file", default=".env", metavar="PATH",
-                        help="dotenv file read for the variables above [default .env]")
+                        help="dotenv file read for the variables above (a missing file is "
+                             "skipped) [default .env]")
     parser = argparse.ArgumentParser(
-        prog="librechat_textfile.py", parents=[common],
+        prog=prog, parents=[common],
         description="Write LibreChat metrics from MongoDB into node_exporter's textfile "
                     "directory. Settings: flags > environment > .env file > defaults.",
     )
@@ -183,17 +185,78 @@ def _argument_parser() -> argparse.ArgumentParser:
 LIBRECHAT_URI_VARIABLE = "MONGO_URI"
 
 
-def uri_database(uri: str) -> str | None:
-    """The database in a MongoDB URI's path (`mongodb://host:27017/LibreChat?...`), or None.
+@dataclasses.dataclass(frozen=True)
+class UriParts:
+    """A MongoDB URI split without pymongo (which resolves mongodb+srv:// names as it parses)."""
 
-    Split as pymongo's parse_uri splits it (the host list ends at the first "/"), without its
-    DNS lookups for mongodb+srv://.
+    userinfo: str | None  # "user:password" as written, None without credentials
+    hosts: str
+    database: str | None  # percent-decoded, without a ".collection"
+    escaped: bool  # False: user info that pymongo refuses or splits in the wrong place
+
+
+# After the "@" that ends the user info: a host list, then the path, the options or the end.
+_HOST_LIST = re.compile(r"[^@/?]+(?=[/?]|$)")
+_HOST = re.compile(r"\[[^\[\]]+\](:\d+)?|[^:\[\]]+(:\d+)?")
+
+
+def _escaped(userinfo: str) -> bool:
+    """What pymongo's parse_userinfo accepts (and no "/" or "?", which end its host part)."""
+    return not ("@" in userinfo or "/" in userinfo or "?" in userinfo
+                or userinfo.count(":") > 1 or re.search(r"%(?![0-9A-Fa-f]{2})", userinfo))
+
+
+def _plain_hosts(hosts: str) -> bool:
+    return bool(hosts) and all(_HOST.fullmatch(host) for host in hosts.split(","))
+
+
+def uri_parts(uri: str) -> UriParts | None:
+    """The user info, hosts and database of a MongoDB URI, or None if it is none.
+
+    Split as pymongo splits it: options at the first "?", the path at the first "/", the user
+    info up to the host part's last "@". When that split gives user info pymongo refuses, a
+    host list it cannot read, or an "@" in the path, the password was typed unescaped ("@",
+    ":", "/" or "?" in it): then the user info runs to the last "@" that a plain host list
+    follows, so that the whole password is known, to blank it and to say what to fix
+    (`escaped` is then False, unless the fault was elsewhere: a port typo, say).
     """
     _scheme, separator, rest = uri.partition("://")
     if not separator:
         return None
-    path = rest.partition("/")[2].partition("?")[0]
+    host_part, _, path = rest.partition("?")[0].partition("/")
+    userinfo, at, hosts = host_part.rpartition("@")
+    if "@" not in path and _plain_hosts(hosts) and (not at or _escaped(userinfo)):
+        return UriParts(userinfo if at else None, hosts, _database(path), True)
+    if "@" not in rest or (not at and _in_an_option(rest)):
+        return UriParts(None, hosts, _database(path), True)
+    return _unescaped_parts(rest)
+
+
+def _in_an_option(rest: str) -> bool:
+    """The first "@" is in an option's value (`?appName=me@example`), not after a password."""
+    before = rest[:rest.index("@")]
+    return "?" in before and "=" in before.partition("?")[2]
+
+
+def _unescaped_parts(rest: str) -> UriParts:
+    for at in reversed([m.start() for m in re.finditer("@", rest)]):
+        hosts = _HOST_LIST.match(rest, at + 1)
+        if hosts:
+            tail = rest[hosts.end():]
+            path = tail[1:].partition("?")[0] if tail.startswith("/") else ""
+            return UriParts(rest[:at], hosts.group(0), _database(path), _escaped(rest[:at]))
+    userinfo = rest.rpartition("@")[0]
+    return UriParts(userinfo, "", None, _escaped(userinfo))
+
+
+def _database(path: str) -> str | None:
     return unquote_plus(path).split(".", 1)[0] or None
+
+
+def uri_database(uri: str) -> str | None:
+    """The database in a MongoDB URI's path (`mongodb://host:27017/LibreChat?...`), or None."""
+    parts = uri_parts(uri)
+    return parts.database if parts else None
 
 
 def _read_env_file(path: str) -> dict[str, str]:
@@ -204,9 +267,12 @@ def _read_env_file(path: str) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def load_settings(argv: list[str] | None, environ: Mapping[str, str]) -> Settings:
-    """Resolve every setting from flags, then environment, then the .env file, then defaults."""
-    args = _argument_parser().parse_args(argv)
+def load_settings(argv: list[str] | None, environ: Mapping[str, str],
+                  prog: str = "librechat-textfile") -> Settings:
+    """Resolve every setting from flags, then environment, then the .env file, then defaults.
+
+    `prog` is the command's name in usage lines and argparse's errors."""
+    args = _argument_parser(prog).parse_args(argv)
     dotenv = _read_env_file(args.env_file) if os.path.isfile(args.env_file) else {}
     values: dict[str, Any] = {}
     problems: list[str] = []

@@ -154,6 +154,9 @@ SECTION_STATE: dict[str, Callable[[Any], bool]] = {
     "checked": _is_number,
     "key": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "result": _spread,
+    # A restored section's [horizon, watermark), listed as seen in the next run that reaches
+    # MongoDB (continuity.py).
+    "restore_zone": lambda v: isinstance(v, list) and len(v) == 2 and all(map(_is_number, v)),
 }
 
 

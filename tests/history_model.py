@@ -11,10 +11,11 @@ behind its ObjectId time is missed). The rules, as documented:
   run's second; its boundary is then floor(now - lag);
 * a later run of a section that succeeds counts every stored, not yet counted document with
   boundary <= second < floor(now), and raises the boundary to floor(now - lag) (never lowers it);
-* a lost state restores each section the last file published a watermark for: its counts are
-  the file's, its boundary max(boundary, 1 + the newest second among the documents it counted
-  at or above the boundary); a section without one is counted afresh (a counter reset, the
-  only one allowed);
+* a lost state restores each section the last file published a watermark for (one second
+  past the newest document of its overlap zone, or its boundary): its counts are the file's,
+  its boundary the file's, and the documents stored from the boundary up to the watermark are
+  taken as counted (those inserted late since the last run are missed); a section without
+  one is counted afresh (a counter reset, the only one allowed);
 * label slots (--label-limit, --label-ttl): a run's counting section takes free slots for the
   values it meets, biggest volume first (then by name), renews those it meets, and at the end
   of a run frees the ones not met for the time-to-live: their series leave every file;
@@ -75,10 +76,12 @@ class SectionView:
     boundary: int = 0
     total: float = 0.0
     per_model: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The documents of the overlap zone the job has listed: at each count, those stored
+    # from the boundary up to the run's second; kept while at or above the boundary.
+    zone: set[ObjectId] = dataclasses.field(default_factory=set)
 
     def watermark(self, docs: dict[ObjectId, Doc]) -> int:
-        zone = [docs[i].second for i in self.counted if docs[i].second >= self.boundary]
-        return max([self.boundary, *(s + 1 for s in zone)])
+        return max([self.boundary, *(docs[i].second + 1 for i in self.zone)])
 
 
 @dataclasses.dataclass
@@ -250,8 +253,12 @@ class History:
         for name, section in prom.sections.items():
             mark = section.watermark(self.docs)
             marks[name] = mark
-            view.sections[name] = SectionView(set(section.counted), mark, section.total,
-                                              dict(section.per_model))
+            # Resumes at the horizon; what is stored up to the watermark counts as seen
+            # (counted, or inserted late since the last run: missed).
+            listed = {i for i in self.stored if self.docs[i].collection ==
+                      SECTION_COLLECTION[name] and section.boundary <= self.docs[i].second < mark}
+            view.sections[name] = SectionView(set(section.counted) | listed, section.boundary,
+                                              section.total, dict(section.per_model), listed)
         met = max(marks.values(), default=0)
         for name, section in view.sections.items():
             for model in section.per_model:
@@ -295,6 +302,9 @@ class History:
                 section.boundary = max(section.boundary, math.floor(now - LAG))
             section.counted |= {d.oid for d in new}
             section.total += sum(d.amount for d in new)
+            section.zone = {i for i in section.zone if self.docs[i].second >= section.boundary}
+            section.zone |= {d.oid for d in candidates
+                             if section.boundary <= d.second < second}
             if name in PER_MODEL:
                 self._count_models(view, section, [d for d in new if d.model], now)
         expired = {m for m, met in view.slots.items() if met < now - self.ttl}
@@ -381,15 +391,17 @@ class History:
             carried = self._restored(self.prom)
         else:
             carried, afresh = View(), {*SECTION_COLLECTION, "runs"}
-        code = librechat_textfile.main(self.argv(
-            f"mongodb://127.0.0.1:{port}/?directConnection=true"))
+        code = librechat_textfile.main([*self.argv(
+            f"mongodb://127.0.0.1:{port}/?directConnection=true"), "--connect-timeout", "0.3"])
         assert code == 1, self.where(f"exit {code}")
         samples = self._published()
         assert samples["librechat_exporter_up"][()] == 0.0
+        if self.prom is not None:  # the file's count goes on where it is further along
+            carried.runs = {r: max(v, self.prom.runs[r]) for r, v in carried.runs.items()}
         carried.runs["failed"] += 1
         self._check(samples, carried, afresh)
         if self.state is not None:
-            self.state = copy.deepcopy(carried)
+            self.state = copy.deepcopy(carried)  # saved with the run counted
         self.prom, self.prom_exists = carried, True
         return samples
 

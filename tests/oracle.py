@@ -638,8 +638,8 @@ def zero_rows(name: str, rows: dict[tuple[str, ...], float], slots: Slots) -> No
         rows.setdefault(tuple(key), 0.0)
 
 
-def to_samples(acc: Acc, limit: int) -> Expected:
-    slots = Slots(limit)
+def to_samples(acc: Acc, limit: int, slots: Slots | None = None) -> Expected:
+    slots = slots if slots is not None else Slots(limit)
     for name in RUN_ORDER:
         if name == "librechat_messages_per_model_yesterday":
             daily_model_rows(acc, slots)
@@ -665,12 +665,18 @@ def to_samples(acc: Acc, limit: int) -> Expected:
 
 
 def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | None = None,
-            token_source: str | None = None) -> Expected:
+            token_source: str | None = None,
+            counters: Callable[[Acc], None] | None = None,
+            slots: Slots | None = None) -> Expected:
     """Every family as a cold run at cfg.now would write it.
 
     `counted` decides which documents the counters include; by default those whose `_id`
     second is before floor(now). `token_source` ("transactions" or "messages") overrides the
-    choice made from the snapshot, for counting a subset of the documents.
+    choice made from the snapshot, for counting a subset of the documents. `counters`, when
+    given, fills the message, token and created counters instead of the stored documents
+    (tests/test_contract.py: from what LibreChat was asked to write, deleted documents too).
+    `slots`, when given, are the label slots of earlier runs, kept and added to as a job
+    keeps its own (values whose documents are gone keep their slot and their zeros).
     """
     now = cfg.now.astimezone(UTC)
     cutoff = math.floor(now.timestamp())
@@ -687,11 +693,15 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
                  "librechat_registered_users_total"):
         acc.add(name, (), 0.0)
 
-    message_counters(acc, snap, is_counted)
     if token_source is None:
         token_source = "transactions" if snap["transactions"] else "messages"
-    token_counters(acc, snap, is_counted, token_source)
-    created_counters(acc, snap, is_counted)
+    if counters is None:
+        message_counters(acc, snap, is_counted)
+        token_counters(acc, snap, is_counted, token_source)
+        created_counters(acc, snap, is_counted)
+    else:
+        acc.set("librechat_token_source_info", (token_source,), 1.0)
+        counters(acc)
     five_minute_gauges(acc, snap, now)
     calendar_gauges(acc, snap, now, cfg.tz)
     daily_statistics(acc, snap, now, cfg)
@@ -700,7 +710,7 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
     agent_gauges(acc, snap)
     for name in LIBRECHAT_COLLECTIONS:
         acc.set("librechat_collection_documents", (name,), float(snap.counts.get(name, 0)))
-    return to_samples(acc, cfg.label_limit)
+    return to_samples(acc, cfg.label_limit, slots)
 
 
 def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -> None:

@@ -156,8 +156,24 @@ def test_capped_gauge_sums_the_rest_into_other() -> None:
 
     fam = lt.Family.of(MESSAGES_PER_MODEL_5M)
     fam.samples = {("a",): 1, ("b",): 5, ("c",): 3, ("d",): 2}
-    out = capped(fam, Dimensions({}, 2, 86400.0, now=0.0))
+    # Models are counted: a gauge maps onto the slots counting holds, takes and renews none.
+    table = {"model": {"b": 10.0, "c": 10.0}}
+    out = capped(fam, Dimensions(table, 3, 86400.0, now=50.0))
     assert out.samples == {("b",): 5, ("c",): 3, ("other",): 3}
+    assert table == {"model": {"b": 10.0, "c": 10.0}}
+
+
+def test_a_gauge_only_dimension_takes_slots_biggest_first() -> None:
+    from librechat_metrics.catalogue import AGENTS
+    from librechat_metrics.dimensions import Dimensions
+    from librechat_metrics.families import capped
+
+    fam = lt.Family.of(AGENTS)
+    fam.samples = {("a", "x"): 1, ("b", "x"): 5, ("c", "x"): 3, ("d", "x"): 2}
+    table: dict[str, dict[str, float]] = {}
+    out = capped(fam, Dimensions(table, 2, 86400.0, now=7.0))
+    assert out.samples == {("b", "x"): 5, ("c", "x"): 3, ("other", "x"): 3}
+    assert table["agent_provider"] == {"b": 7.0, "c": 7.0}
 
 
 @pytest.mark.parametrize(("value", "expected"), [

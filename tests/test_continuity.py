@@ -11,7 +11,7 @@ counter equals what the model says has been counted, no counter series falls bet
 files, `other` and the runs counter included, nothing is counted twice.
 
 The seven cases of the issue are fixed histories (test_case_*); the hypothesis state machine
-replays random ones: HISTORY_EXAMPLES (default 10) histories of up to HISTORY_STEPS (default
+replays random ones: HISTORY_EXAMPLES (default 20) histories of up to HISTORY_STEPS (default
 30) steps, from HISTORY_SEED (default the recorded one; "random" draws one and prints it).
 """
 
@@ -50,7 +50,7 @@ from tests.promparse import ok, parse, run_job
 T0 = datetime(2026, 6, 1, 9, 0, 0, tzinfo=UTC)
 MINUTE = 60.0
 MODELS = ("gpt-4o", "claude-sonnet-4", "gemini-2.5-pro", "mistral-large", "llama-4")
-EXAMPLES = int(os.environ.get("HISTORY_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("HISTORY_EXAMPLES", "20"))
 STEPS = int(os.environ.get("HISTORY_STEPS", "30"))
 RECORDED_SEED = 20261207
 
@@ -255,33 +255,28 @@ class Histories(RuleBasedStateMachine):
     def run_a_minute_later(self) -> None:
         self.run(60)
 
-    @rule(failing=st.sampled_from(["conversations", "messages", "transactions"]))
-    def run_with_one_collection_failing(self, failing: str) -> None:
+    @rule(fault=st.sampled_from(["conversations", "messages", "transactions", "down"]))
+    def faulty_run(self, fault: str) -> None:
+        """A run with one collection's reads failing (a partial run), or MongoDB down."""
         self.h.step_clock(MINUTE)
-        self.h.run(failing=failing)
-
-    @rule()
-    def run_with_mongodb_down(self) -> None:
-        self.h.step_clock(MINUTE)
-        self.h.run_down(self.port)
+        if fault == "down":
+            self.h.run_down(self.port)
+        else:
+            self.h.run(failing=fault)
 
     @rule(stop_at=st.sampled_from(["before-state-rename", "before-prom-rename"]))
     def run_killed(self, stop_at: str) -> None:
         self.h.step_clock(MINUTE)
         self.h.run_killed(stop_at, CONTEXT["tmp"])
 
-    @rule(how=st.sampled_from(["removed", "corrupt"]))
-    def lose_state(self, how: str) -> None:
-        self.h.lose_state(how)
-
-    @rule()
-    def lose_prom(self) -> None:
-        self.h.lose_prom()
-
-    @rule()
-    def lose_both(self) -> None:
-        self.h.lose_state()
-        self.h.lose_prom()
+    @rule(what=st.sampled_from(["state removed", "state corrupt", ".prom removed", "both"]))
+    def lose(self, what: str) -> None:
+        if what in ("state removed", "both"):
+            self.h.lose_state("removed")
+        if what == "state corrupt":
+            self.h.lose_state("corrupt")
+        if what in (".prom removed", "both"):
+            self.h.lose_prom()
 
     @precondition(lambda self: self.h.state_file.exists() and self.h.state is not None)
     @rule()
@@ -316,7 +311,7 @@ def test_random_histories(faulty: tuple[Mongod, pymongo.MongoClient[Any]], tmp_p
     CONTEXT.update(client=client, tmp=tmp_path, steps=[], runs=[], kinds=Counter(),
                    make=lambda: History(
         client, server.uri, tmp_path / f"h{next(count)}", start=T0,
-        label_limit=2 if churn else 50, label_ttl_days=(900 if churn else 30 * 86400) / 86400))
+        label_limit=2 if churn else 50, label_ttl_days=(240 if churn else 30 * 86400) / 86400))
     chosen = history_seed() + (1 if churn else 0)
     run_state_machine_as_test(
         hypothesis_seed(chosen)(Histories),

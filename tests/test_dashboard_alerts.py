@@ -6,7 +6,8 @@
   rules have a share-of-traffic floor and never judge ``none``/``other``; every rule has a
   summary, a description with its value and a ``runbook_url`` whose anchor (GitHub's rules) is
   that alert's own heading of ``docs/runbook.md``, which says what to check first and then what
-  to do; the runbook's alert table names every rule with its severity, TUNE and firing time.
+  to do; docs/operating.md's alert table names every rule with its severity, TUNE and
+  firing time.
 * Dashboard lint: importable JSON; the job-health row comes first; every stat panel is an
   instant query and shows a missing series as "No data" in a problem colour; every stat of
   LibreChat numbers carries the freshness guard (a run younger than ``$stale_after`` that
@@ -83,6 +84,7 @@ RUNBOOK = ROOT / "docs" / "runbook.md"
 # The base every runbook_url starts with, stated at the top of the rules file; the admin
 # replaces it with where the docs are published.
 RUNBOOK_BASE = "https://runbooks.example.com/librechat-textfile"
+OPERATING = ROOT / "docs" / "operating.md"
 
 ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files",
         "Job details")
@@ -250,6 +252,13 @@ def substitute(expr: str, values: dict[str, str]) -> str:
         return values[name]
 
     return TEMPLATE_VARIABLE.sub(one, expr)
+
+
+def docs_section(title: str) -> str:
+    text = OPERATING.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else len(text)]
 
 
 class JobOutput:
@@ -500,10 +509,10 @@ def test_every_rule_links_to_its_runbook_heading() -> None:
         assert "**Check first:**" in section and "**Then:**" in section, name
 
 
-def test_runbook_lists_every_alert_with_its_severity_and_tuning() -> None:
-    """The runbook's alert table: one row per rule, the rule's severity, TUNE where the rule
-    marks a threshold to tune, and a measured firing time."""
-    text = RUNBOOK.read_text(encoding="utf-8")
+def test_docs_list_every_alert_with_its_severity_and_tuning() -> None:
+    """docs/operating.md's alert table: one row per rule, the rule's severity, TUNE where the
+    rule marks a threshold to tune, and a measured firing time."""
+    text = docs_section("Alerts")
     rows = {m.group(1): m.group(0) for m in
             re.finditer(r"(?m)^\| `(LibreChat\w+)` \|.*\|\s*$", text)}
     blocks = alert_blocks()
@@ -656,7 +665,7 @@ def test_agents_are_shown_by_name() -> None:
 
 def test_finish_reason_panels_say_most_versions_save_none() -> None:
     """The finish reason panels say that most LibreChat versions save no finish_reason (so
-    their answers count as none) and point to the README."""
+    their answers count as none) and point to docs/counting.md, which says which do."""
     panels = [p for p in data_panels(load_dashboard()) if FINISH_REASON_FAMILY in
               " ".join(t["expr"] for t in p["targets"])]
     assert len(panels) >= 2
@@ -664,7 +673,7 @@ def test_finish_reason_panels_say_most_versions_save_none() -> None:
         description = panel.get("description", "")
         assert "do not save finish_reason" in description and "none" in description, (
             panel["title"])
-        assert "README" in description, panel["title"]
+        assert "docs/counting.md" in description, panel["title"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Which MongoDB and which database: LibreChat's own `MONGO_URI`, the database in the URI's
 path, a database that is not LibreChat's; and ERROR lines that name the failing part (MongoDB,
-lock, state file or directory, output directory) in their prefix."""
+state file or directory, output directory) in their prefix."""
 
 from __future__ import annotations
 
@@ -220,12 +220,13 @@ def test_error_prefix_mongodb(tmp_path: Path) -> None:
     assert f"run failed (MongoDB 127.0.0.1:{port})" in only_error(run)
 
 
-def test_error_prefix_lock(tmp_path: Path) -> None:
+def test_error_prefix_state_directory_for_the_lock(tmp_path: Path) -> None:
     (tmp_path / "not-a-directory").write_text("")
     run = run_job(job_argv("mongodb://127.0.0.1:1/", tmp_path,
                            state=tmp_path / "not-a-directory" / "state.json"))
     error = only_error(run)
-    assert "run failed (lock)" in error and "cannot open lock file" in error
+    assert "run failed (state directory)" in error
+    assert f"cannot create {tmp_path / 'not-a-directory'}" in error
     assert "MongoDB" not in error
 
 

@@ -3,9 +3,9 @@
 Each fault runs the job as cron or systemd does (``python3 librechat_textfile.py ...`` in a
 subprocess, wall time measured) and checks the README's contract for a failed run: exit 1
 within --timeout + --connect-timeout (plus interpreter start), a .prom with
-``librechat_exporter_up 0`` and the self-metrics only, the state file byte-identical, exactly
-one ERROR line that says what happened, and no password in any output. Measured figures go to
-the reliability report (see tests/fault_report.py).
+``librechat_exporter_up 0``, the self-metrics and the counters carried, the state's counts
+identical, exactly one ERROR line that says what happened, and no password in any output.
+Measured figures go to the reliability report (see tests/fault_report.py).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from tests.fault_report import (
     assert_clean_log,
     assert_failed_run,
     assert_no_secret,
+    assert_state_kept,
     directory_listing,
     fail_point,
     fail_point_off,
@@ -91,8 +92,11 @@ def seed(db: Database[Any], uri: str, directory: Path, *, users: int = 5,
     return state
 
 
+KEPT = "up 0 written, counters carried; the state's counts identical"
+
+
 def record_failed(reliability: Recorder, fault: str, run: JobRun, outcome: str,
-                  file_state: str = "up 0 written; state byte-identical") -> None:
+                  file_state: str = KEPT) -> None:
     reliability.record(fault, outcome, exit_code=run.returncode, seconds=run.seconds,
                        file_state=file_state, cases=1)
 
@@ -285,7 +289,7 @@ def test_mongod_killed_during_runs(tmp_path: Path, reliability: Recorder) -> Non
         f"killed at queries {', '.join(map(str, kill_at))} of the {queries} of a run: each a "
         f"clean failure (up 0, state kept), exit at about --timeout ({timeout:g} s; the read "
         f"retry waits for a server); undisturbed run {duration:.1f} s",
-        exit_code=outcomes, seconds=times, file_state="up 0 written; state byte-identical",
+        exit_code=outcomes, seconds=times, file_state=KEPT,
         cases=len(outcomes))
 
 
@@ -347,6 +351,7 @@ def test_user_without_read_on_transactions(auth_mongod: Mongod, tmp_path: Path,
     every_run = ("--slow-interval", "1")
     first = run_job(job_argv(full, tmp_path, "--now", earlier.isoformat(), *every_run))
     assert first.returncode == 0, first.stderr
+    first_samples = parse((tmp_path / "librechat.prom").read_text())[0]
     with pymongo.MongoClient(auth_mongod.admin_uri) as admin:
         names = [n for n in admin["LibreChat"].list_collection_names() if n != "transactions"]
         admin["LibreChat"].command("createRole", "no_transactions", roles=[], privileges=[
@@ -382,17 +387,25 @@ def test_user_without_read_on_transactions(auth_mongod: Mongod, tmp_path: Path,
     flagged = {dict(k)["section"]: v for k, v in samples["librechat_exporter_errors"].items()}
     assert {s for s, v in flagged.items() if v == 1.0} == failed
     # Every family of the sections that could read has the healthy run's values; the token
-    # families, and only they, are left out.
+    # gauges, and only they, are left out; the token counters stay at the first run's values
+    # (README "How counting works": a failed section's counters are carried, flat).
     reference = parse((tmp_path / "healthy" / "librechat.prom").read_text())[0]
     business = {n: r for n, r in samples.items() if not n.startswith("librechat_exporter_")}
     expected = {n: r for n, r in reference.items() if not n.startswith("librechat_exporter_")}
+    carried = {n for n in business if TOKEN_FAMILY.search(n) and (
+        n.endswith("_total") or n == "librechat_token_source_info")}
+    assert {"librechat_input_tokens_total", "librechat_tokens_total", "librechat_cost_usd_total",
+            "librechat_token_source_info"} <= carried
+    for name in carried:
+        assert business[name] == first_samples[name], name
+        expected[name] = first_samples[name]
     left_out = set(expected) - set(business)
     # Within --lag after midnight the spread of yesterday is read again, transactions too:
     # then its families are left out as well (and it is among the failed sections).
     spread = {n for n in left_out if n.endswith("_yesterday")} if "spread" in failed else set()
-    assert all(TOKEN_FAMILY.search(name) for name in left_out - spread), left_out
-    assert {"librechat_input_tokens_total", "librechat_tokens_total", "librechat_cost_usd_total",
-            "librechat_input_tokens_5m", "librechat_token_source_info"} <= left_out
+    assert all(TOKEN_FAMILY.search(name) and not name.endswith("_total")
+               for name in left_out - spread), left_out
+    assert "librechat_input_tokens_5m" in left_out
     assert sorted(set(business) - set(expected)) == []
     # MongoDB refuses this user the transactions count too: that one sample is left out.
     transactions = (("collection", "transactions"),)
@@ -411,7 +424,8 @@ def test_user_without_read_on_transactions(auth_mongod: Mongod, tmp_path: Path,
     assert after.get("last_success") == before.get("last_success")
     reliability.record(
         "user without find on transactions", f"exit 3; {', '.join(sorted(failed))} flagged in "
-        f"librechat_exporter_errors and left out (one ERROR each), the other "
+        f"librechat_exporter_errors (one ERROR each), their gauges left out and their counters "
+        f"carried at their last values, the other "
         f"{len(flagged) - len(failed)} sections written", exit_code=run.returncode,
         seconds=run.seconds,
         file_state="up 1, partial; failed sections' state byte-identical", cases=1)
@@ -634,7 +648,7 @@ def test_output_disk_full_keeps_the_state(db: Database[Any], mongod: Any,
                                           tmp_path: Path) -> None:
     run, _output, state, before = _disk_full_case(db, mongod, tmp_path)
     assert run.returncode == lt.EXIT_FAILED
-    assert str(state) not in before.changed()
+    assert_state_kept(before, state)
 
 
 def test_state_disk_full(db: Database[Any], mongod: Any, tmp_path: Path,
@@ -736,15 +750,23 @@ def test_stale_temp_file_from_a_killed_run(db: Database[Any], mongod: Any, tmp_p
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "truncated", "empty", "wrong-shape"])
-def test_damaged_state_is_set_aside_and_recounted(db: Database[Any], mongod: Any,
-                                                  tmp_path: Path, reliability: Recorder,
-                                                  damage: str) -> None:
+@pytest.mark.parametrize("prom", ["kept", "lost too"])
+def test_damaged_state_is_set_aside_and_restored_from_the_prom(
+        db: Database[Any], mongod: Any, tmp_path: Path, reliability: Recorder, damage: str,
+        prom: str) -> None:
+    """A damaged state is renamed aside; the counters continue from the .prom (users deleted
+    chats meanwhile, so a recount would be lower); with the .prom gone too, the stored
+    documents are counted afresh (the oracle's count of what is stored)."""
     state = seed(db, mongod.uri, tmp_path)
+    before = parse((tmp_path / "librechat.prom").read_text())[0]
+    assert db.messages.delete_many({"isCreatedByUser": True}).deleted_count > 0
     good = state.read_bytes()
     damaged = {"corrupt": b"\x00\xffnot json at all{", "truncated": good[: len(good) // 2],
                "empty": b"", "wrong-shape": json.dumps(
                    {"version": lt.STATE_VERSION, "sections": {"messages": []}}).encode()}
     state.write_bytes(damaged[damage])
+    if prom == "lost too":
+        (tmp_path / "librechat.prom").unlink()
     run = run_job(job_argv(mongod.uri, tmp_path, database=db.name))
     assert run.returncode == 0, run.stderr
     assert_clean_log(run, error_lines=0)
@@ -755,10 +777,19 @@ def test_damaged_state_is_set_aside_and_recounted(db: Database[Any], mongod: Any
     assert json.loads(state.read_text())["version"] == lt.STATE_VERSION
     samples, _ = parse((tmp_path / "librechat.prom").read_text())
     assert samples["librechat_exporter_up"][()] == 1.0
-    reliability.record(f"state file {damage}", "set aside as state.json.<time>.bad (bytes "
-                       "kept), one WARNING, counted afresh", exit_code=run.returncode,
-                       seconds=run.seconds, file_state="up 1; new state; .bad identical",
-                       cases=1)
+    stored = db.messages.count_documents({})
+    if prom == "kept":
+        assert "counters restored from" in warnings[0]
+        assert samples["librechat_messages_total"] == before["librechat_messages_total"]
+        assert samples["librechat_messages_total"][()] > stored
+    else:
+        assert "counters restored" not in warnings[0]
+        assert samples["librechat_messages_total"][()] == stored
+    reliability.record(f"state file {damage}, .prom {prom}", "set aside as "
+                       "state.json.<time>.bad (bytes kept), one WARNING, " +
+                       ("counters restored from the .prom" if prom == "kept" else
+                        "counted afresh"), exit_code=run.returncode, seconds=run.seconds,
+                       file_state="up 1; new state; .bad identical", cases=1)
 
 
 STATE_POISON: dict[str, tuple[tuple[str | int, ...], Any]] = {

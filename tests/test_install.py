@@ -1,8 +1,8 @@
 """The installation files against the layout README.md documents: cron.example, the systemd
-units (``systemd-analyze verify``), the Docker Compose override's port bindings, and the
-demo's --keep/--stop.
+units (``systemd-analyze verify``), and the demo's --keep/--stop (Docker Compose:
+tests/test_compose.py).
 
-The layout, as README "Installing on the MongoDB host" gives it:
+The layout, as README "Debian host with systemd" gives it:
 
     /opt/librechat-textfile/bin/librechat-textfile   the command (a venv of the system Python)
     /etc/default/librechat-textfile                  every setting (systemd and cron alike)
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pymongo.database import Database
 
 from librechat_metrics.settings import Settings
@@ -38,7 +37,6 @@ USER = "librechat-textfile"
 STATE_DIR = "/var/lib/librechat-textfile"
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 CRON_TARGET = "/etc/cron.d/librechat-textfile"
-OVERRIDE = ROOT / "examples" / "docker-compose.override.yml"
 
 
 def require(name: str, why: str) -> str:
@@ -53,8 +51,10 @@ def require(name: str, why: str) -> str:
 
 
 def readme_section(title: str) -> str:
-    """The text of the README section headed `title` (## or ###), up to the next heading."""
-    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ )", README, re.S | re.M)
+    """The text of the README section headed `title` (## or ###), up to the next heading (a
+    "# comment" line in a shell block is none)."""
+    match = re.search(rf"^#{{2,3}} {re.escape(title)}\n(.*?)(?=^#{{2,3}} |\Z)", README,
+                      re.S | re.M)
     assert match, f"README has no section {title!r}"
     return match.group(1)
 
@@ -68,7 +68,7 @@ def test_layout_is_the_jobs_defaults() -> None:
     defaults = Settings()
     assert os.path.dirname(defaults.state_file) == STATE_DIR
     assert os.path.dirname(defaults.output) == TEXTFILE_DIR
-    install = readme_section("Installing on the MongoDB host")
+    install = readme_section("Debian host with systemd")
     assert "sudo python3 -m venv /opt/librechat-textfile\n" in install
     assert "sudo /opt/librechat-textfile/bin/pip install -q .\n" in install
     assert f"-o root -g {USER} /dev/null {ENV_FILE}" in install
@@ -115,7 +115,7 @@ def test_cron_example_matches_the_layout() -> None:
 
 
 def test_cron_install_steps_in_readme() -> None:
-    cron = readme_section("Scheduling with cron")
+    cron = readme_section("cron instead of systemd")
     steps = code_blocks(cron, "sh")[0].splitlines()
     assert steps == [
         f"sudo install -d -m 0750 -o {USER} -g {USER} {STATE_DIR}",
@@ -196,7 +196,7 @@ def test_service_matches_the_layout() -> None:
 
 
 def textfile_dropin() -> str:
-    blocks = code_blocks(readme_section("Scheduling with systemd"), "ini")
+    blocks = code_blocks(readme_section("Debian host with systemd"), "ini")
     assert len(blocks) == 1
     return blocks[0]
 
@@ -211,8 +211,8 @@ def test_readme_dropin_names_the_directory_once() -> None:
 def test_readme_copies_the_units() -> None:
     copy = ("sudo cp systemd/librechat-textfile.service systemd/librechat-textfile.timer "
             "/etc/systemd/system/")
-    assert copy in readme_section("Scheduling with systemd")
-    assert copy in readme_section("Upgrading")
+    assert copy in readme_section("Debian host with systemd")
+    assert copy in (ROOT / "docs" / "upgrading.md").read_text()
 
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
@@ -254,93 +254,6 @@ def test_service_runs_the_job_from_the_environment_file(
     text = (tmp_path / "out" / "librechat.prom").read_text()
     assert "librechat_exporter_up 1.0" in text
     assert (tmp_path / "state" / "state.json").is_file()
-
-
-# --------------------------------------------------------------------------------------------
-# Docker Compose
-
-
-def published(port: Any) -> tuple[str, str, str]:
-    """(host ip, host port, container port) of a Compose `ports:` entry, short or long
-    syntax; an empty host ip means all interfaces."""
-    if isinstance(port, dict):
-        return (str(port.get("host_ip", "")), str(port.get("published", "")),
-                str(port["target"]))
-    text = str(port).split("/")[0]
-    ip = ""
-    if text.startswith("["):
-        ip, text = text[1:].split("]:", 1)
-    parts = text.split(":")
-    if len(parts) == 3:
-        ip, parts = parts[0], parts[1:]
-    host, container = (parts if len(parts) == 2 else ["", parts[0]])
-    return ip, host, container
-
-
-@pytest.mark.parametrize(("entry", "expected"), [
-    ("127.0.0.1:27017:27017", ("127.0.0.1", "27017", "27017")),
-    ("27017:27017", ("", "27017", "27017")),
-    ("27017", ("", "", "27017")),
-    ("0.0.0.0:9100:9100/tcp", ("0.0.0.0", "9100", "9100")),
-    ("[::1]:27017:27017", ("::1", "27017", "27017")),
-    ({"target": 27017, "published": "27017", "host_ip": "127.0.0.1"},
-     ("127.0.0.1", "27017", "27017")),
-    ({"target": 27017, "published": "27017"}, ("", "27017", "27017")),
-])
-def test_port_parser(entry: Any, expected: tuple[str, str, str]) -> None:
-    assert published(entry) == expected
-
-
-def load_override(uncomment_step_2: bool = False) -> dict[str, Any]:
-    text = OVERRIDE.read_text()
-    if uncomment_step_2:
-        # README "Docker Compose", step 2: uncomment `command: mongod --auth` and the api block.
-        text = re.sub(r"^(\s*)# (command: mongod --auth)$", r"\1\2", text, flags=re.M)
-        text = re.sub(r"^  # (api:|  environment:|    - MONGO_URI=.*)$", r"  \1", text,
-                      flags=re.M)
-    data = yaml.safe_load(text)
-    assert isinstance(data, dict)
-    return data
-
-
-@pytest.mark.parametrize("step", [1, 2])
-def test_override_publishes_on_loopback_only(step: int) -> None:
-    services = load_override(uncomment_step_2=step == 2)["services"]
-    ports = [(name, published(p)) for name, svc in services.items()
-             for p in svc.get("ports", [])]
-    assert ports, "the override publishes MongoDB"
-    for name, (ip, _host, _container) in ports:
-        assert ip == "127.0.0.1", f"{name} publishes on {ip or 'all interfaces'}"
-    assert ("mongodb", ("127.0.0.1", "27017", "27017")) in ports
-    for name, svc in services.items():
-        assert svc.get("network_mode") != "host", name
-        assert "expose" not in svc, name
-
-
-def test_override_step_2_turns_on_auth() -> None:
-    before, after = load_override(), load_override(uncomment_step_2=True)
-    assert "command" not in before["services"]["mongodb"] and "api" not in before["services"]
-    assert after["services"]["mongodb"]["command"] == "mongod --auth"
-    (uri,) = [e.split("=", 1)[1] for e in after["services"]["api"]["environment"]
-              if e.startswith("MONGO_URI=")]
-    assert uri.startswith("mongodb://librechat:${LIBRECHAT_MONGO_PASSWORD}@mongodb:27017/")
-    assert uri.split("/")[3].split("?")[0] == "LibreChat"
-
-
-def test_override_node_exporter_reads_the_textfile_directory() -> None:
-    node = load_override()["services"]["node-exporter"]
-    assert node["image"] == "prom/node-exporter"
-    assert node["profiles"] == ["node-exporter"], "opt-in: Debian's node_exporter is the default"
-    assert node["volumes"] == [f"{TEXTFILE_DIR}:/textfile:ro"]
-    assert "--collector.textfile.directory=/textfile" in node["command"]
-
-
-def test_readme_compose_section_uses_the_example() -> None:
-    compose = readme_section("Docker Compose")
-    assert "examples/docker-compose.override.yml docker-compose.override.yml" in compose
-    assert "docker compose exec mongodb mongosh" in compose
-    assert "127.0.0.1:27017:27017" in compose
-    assert "MONGODB_URI=mongodb://librechat_metrics:SECRET@127.0.0.1:27017/LibreChat" in compose
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Packaging on a stock Debian 12 Python: the README's first command (a venv of
-/usr/bin/python3, `pip install .`, the installed `librechat-textfile`), the installed command
-end to end against the suite's mongod, `pipx install .`, and a copied clone's
-`python3 librechat_textfile.py`.
+"""Packaging on a stock Debian 12 Python: the README's demo command run as written, its pip
+command (a venv of /usr/bin/python3, `pip install .`, the installed `librechat-textfile`), the
+installed command end to end against the suite's mongod, `pipx install .`, a copied clone's
+`python3 librechat_textfile.py`, and `pip install .` as root leaving the checkout to others.
 
 These install from PyPI (setuptools for the build, the three runtime dependencies), so they
 need the network CI has; pip's cache makes a second run quick.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -26,10 +27,12 @@ from pymongo.database import Database
 
 from librechat_metrics import __version__
 from tests import librechat_data
+from tests.fault_report import scratch_dir
 from tests.services import in_ci
 from tests.test_install import readme_section, require, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
+README_TEXT = (ROOT / "README.md").read_text()
 DEBIAN_PYTHON = "/usr/bin/python3"
 README_URI = "'mongodb://127.0.0.1:27017/LibreChat'"
 # What a checkout holds that an install must not need (or that a developer has lying around).
@@ -56,14 +59,18 @@ def require_debian_python() -> None:
     pytest.skip(f"needs {reason}")
 
 
-def readme_first_command() -> list[str]:
-    """The README's set-up command, split at its `&&`s."""
-    block = re.search(r"^```sh\n(.*?)^```", readme_section("Set-up in two commands"),
-                      re.S | re.M)
+def readme_command(section: str) -> str:
+    """The one-line command of a README section's first shell block."""
+    block = re.search(r"^```sh\n(.*?)^```", readme_section(section), re.S | re.M)
     assert block
     lines = block.group(1).strip().splitlines()
     assert len(lines) == 1, "one command, one line"
-    return lines[0].split(" && ")
+    return lines[0]
+
+
+def readme_first_command() -> list[str]:
+    """The README's pip command, split at its `&&`s."""
+    return readme_command("pip or pipx").split(" && ")
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +94,9 @@ def venv(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     home = (checkout / ".venv" / "pyvenv.cfg").read_text()
     assert re.search(r"^home = /usr/bin$", home, re.M), home
+    # The build ran on a copy (build-backend/out_of_tree.py): nothing of it in the checkout.
+    assert not [p.name for p in checkout.iterdir()
+                if p.name in ("build", "dist") or p.name.endswith(".egg-info")]
     return checkout / ".venv"
 
 
@@ -189,3 +199,77 @@ def test_copied_clone_runs_with_python3(checkout: Path, db: Database[Any], mongo
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
     assert "librechat_exporter_up 1.0" in run.stdout
+
+
+def readme_sample() -> list[str]:
+    """The lines of output the README's first screen shows."""
+    block = re.search(r"^```\n(librechat_.*?)^```", README_TEXT, re.S | re.M)
+    assert block
+    return block.group(1).strip().splitlines()
+
+
+def test_readme_demo_command_runs_as_written(checkout: Path, tmp_path: Path) -> None:
+    """The demo of "Try it on a fresh machine", by /bin/sh in a copy of the checkout with
+    Debian's python3: it prints the metrics, and the README's sample is lines of it, in order."""
+    require_debian_python()
+    command = readme_command("Try it on a fresh machine")
+    assert command == ("python3 -m venv .venv && .venv/bin/pip install -q -r "
+                       "requirements-dev.txt && .venv/bin/python tests/demo.py")
+    demo = tmp_path / "demo-checkout"
+    shutil.copytree(checkout, demo, ignore=NOT_SOURCE)
+    proc = subprocess.run(["/bin/sh", "-c", command], cwd=demo, env=debian_env(tmp_path),
+                          capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    output = proc.stdout.splitlines()
+    assert "librechat_exporter_up 1.0" in output
+    sample = readme_sample()
+    assert 12 <= len(sample) <= 20
+    positions = [output.index(line) if line in output else -1 for line in sample]
+    assert -1 not in positions, [line for line, at in zip(sample, positions, strict=True)
+                                 if at < 0]
+    assert positions == sorted(positions), "the sample keeps the output's order"
+
+
+def test_root_install_leaves_the_checkout_to_another_user(checkout: Path) -> None:
+    """`sudo pip install .` in a checkout, then `pip install .` there as another user: the
+    second works (setuptools' build/ and *.egg-info would be root's and refuse it)."""
+    require_debian_python()
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to install as root and then as nobody")
+    shared = scratch_dir("librechat-root-install-")  # 0755: nobody reaches it
+    try:
+        install_as_root_then_nobody(checkout, shared)
+    finally:
+        subprocess.run(["rm", "-rf", str(shared)], check=False)
+
+
+def install_as_root_then_nobody(checkout: Path, shared: Path) -> None:
+    source = shared / "librechat-textfile"
+    shutil.copytree(checkout, source, ignore=NOT_SOURCE)
+    nobody = pwd.getpwnam("nobody")
+    owner = f"{nobody.pw_uid}:{nobody.pw_gid}"
+    for venv_dir in ("root-venv", "nobody-venv"):
+        subprocess.run([DEBIAN_PYTHON, "-m", "venv", str(shared / venv_dir)], check=True)
+    subprocess.run(["chown", "-R", owner, str(source), str(shared / "nobody-venv")], check=True)
+    env = debian_env(shared)
+    as_root = subprocess.run([str(shared / "root-venv" / "bin" / "pip"), "install", "-q", "."],
+                             cwd=source, env=env, capture_output=True, text=True,
+                             timeout=INSTALL_TIMEOUT_S, check=False)
+    assert as_root.returncode == 0, as_root.stderr
+    owned_by_root = [str(p.relative_to(source)) for p in source.rglob("*")
+                     if p.stat().st_uid == 0]
+    assert owned_by_root == []
+
+    def as_nobody() -> None:
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    second = subprocess.run([str(shared / "nobody-venv" / "bin" / "pip"), "install", "-q", "."],
+                            cwd=source, env=env, capture_output=True, text=True,
+                            timeout=INSTALL_TIMEOUT_S, check=False, preexec_fn=as_nobody)
+    assert second.returncode == 0, second.stderr
+    version = subprocess.run([str(shared / "nobody-venv" / "bin" / "librechat-textfile"),
+                              "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"librechat-textfile {__version__}"

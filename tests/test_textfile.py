@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -103,20 +104,30 @@ def test_unreachable_mongodb_writes_up_0_and_keeps_state(db: Database[Any], mong
     out = tmp_path / "textfile"
     out.mkdir()
     assert run_job(db, mongod.uri, out) == lt.EXIT_OK
-    succeeded = parse((out / "librechat.prom").read_text())[0][
-        "librechat_exporter_last_success_timestamp_seconds"][()]
+    first_text = (out / "librechat.prom").read_text()
+    succeeded = parse(first_text)[0]["librechat_exporter_last_success_timestamp_seconds"][()]
     state = tmp_path / "state" / "state.json"
     before = state.read_bytes()
     with refusing_port() as port:
         dead = f"mongodb://127.0.0.1:{port}/?directConnection=true"
         assert run_job(db, dead, out, "--connect-timeout", "1", "--timeout", "3") == \
             lt.EXIT_FAILED
-    assert state.read_bytes() == before
+    kept, now = json.loads(before), json.loads(state.read_bytes())
+    assert now.pop("runs") == {**kept.pop("runs"), "failed": 1.0}  # counted, nothing else
+    assert now == kept
     samples, types = parse((out / "librechat.prom").read_text())
     assert samples["librechat_exporter_up"][()] == 0.0
     # The last success is still the first run's.
     assert samples["librechat_exporter_last_success_timestamp_seconds"][()] == succeeded
-    assert not [name for name in types if not name.startswith("librechat_exporter_")]
+    # The counters at their last values, no stored-now gauge.
+    first = parse(first_text)[0]
+    assert {n for n in types if not n.startswith("librechat_exporter_")} == {
+        n for n, t in parse(first_text)[1].items()
+        if t == "counter" and not n.startswith("librechat_exporter_")} | {
+        "librechat_token_source_info"}
+    for name, rows in samples.items():
+        if not name.startswith("librechat_exporter_"):
+            assert rows == first[name], name
     assert promtool_check(out / "librechat.prom").returncode == 0
 
 

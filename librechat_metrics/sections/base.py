@@ -28,6 +28,9 @@ class Section:
     # A `Clock.shared` key: a slow section whose refresh costs little once an earlier section
     # of the run has left that read there, so it refreshes even while a first count goes on.
     cheap_with: str | None = None
+    # The collection a counting section counts (tokens: transactions, or messages when the
+    # database has none: its state's `source` says which).
+    collection: str | None = None
 
 
 def tenant_of(row_id: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from .. import __version__
 from .. import catalogue as cat
 from ..families import Family
 from ..labels import UNKNOWN
-from ..progress import Identity, runs_family, watermark_family
+from ..progress import Identity, horizon_family, runs_family, watermark_family
 from ..settings import Settings
 from ..textfile import sealed, text
 
@@ -94,7 +94,8 @@ def self_families(result: RunResult, settings: Settings, section_names: Iterable
                 refreshed_family(result.state.get("sections", {})),
                 backfill_progress_family(result.state.get("sections", {})),
                 runs_family(result.state),
-                watermark_family(result.state.get("sections", {}), counted)]
+                watermark_family(result.state.get("sections", {}), counted),
+                horizon_family(result.state.get("sections", {}), counted)]
     identity = Identity.from_json(result.state.get("identity"))
     if identity is not None:
         families.append(identity.family())

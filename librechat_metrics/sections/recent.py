@@ -160,7 +160,7 @@ def recent_last(db: Any, clock: Clock) -> dict[str, float]:
     createdAt index): after a first count, which reads the messages in one pass without their
     users, and when the activity map was lost with the state.
 
-    Like the counters, activity sees only messages with ObjectId ids up to now (README); the
+    Like the counters, activity sees only messages with ObjectId ids up to now (counting.md); the
     days' reads see every message. Messages with other ids are rare (LibreChat never writes
     them), so they are looked for through the `_id` index, and only their users' last times
     are read again without them."""

@@ -21,16 +21,19 @@ from .tokens import TOKEN_COUNTERS, token_families, token_window_families
 from .users import balance_families, registration_families, session_families, user_families
 
 SECTIONS: tuple[Section, ...] = (
-    Section("messages", message_families, counters=MESSAGE_COUNTERS),
+    Section("messages", message_families, counters=MESSAGE_COUNTERS,
+            collection="messages"),
     Section("activity", activity_families),
-    Section("tokens", token_families, counters=TOKEN_COUNTERS),
+    Section("tokens", token_families, counters=TOKEN_COUNTERS, collection="transactions"),
     Section("token_windows", token_window_families),
     Section("conversations", conversation_families,
-            counters=(cat.CONVERSATIONS_TOTAL, cat.ENDPOINT_CONVERSATIONS_TOTAL)),
+            counters=(cat.CONVERSATIONS_TOTAL, cat.ENDPOINT_CONVERSATIONS_TOTAL),
+            collection="conversations"),
     Section("files", file_families, counters=(
-        cat.UPLOADED_FILES_TOTAL, cat.FILES_CREATED_TOTAL, cat.FILES_CREATED_BYTES_TOTAL)),
+        cat.UPLOADED_FILES_TOTAL, cat.FILES_CREATED_TOTAL, cat.FILES_CREATED_BYTES_TOTAL),
+        collection="files"),
     Section("registrations", registration_families,
-            counters=(cat.REGISTERED_USERS_TOTAL, cat.REGISTRATIONS_TOTAL)),
+            counters=(cat.REGISTERED_USERS_TOTAL, cat.REGISTRATIONS_TOTAL), collection="users"),
     Section("daily", daily_families),
     Section("spread", spread_families),
     Section("users", user_families, refresh="slow"),

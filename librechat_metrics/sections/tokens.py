@@ -58,7 +58,7 @@ def token_sums(magnitude: Callable[[str], Any], zeroed: Callable[[str], Any],
     expression, and `structured` tells a structured prompt (fast: `fast_abs`, `_abs_or_0` and one
     comparison; guarded: `absolute` and `is_number`).
 
-    Each transaction on its own (README, "Prompt kinds"): a structured prompt's (a number in
+    Each transaction on its own (docs/counting.md): a structured prompt's (a number in
     inputTokens) uncached part is its |rawAmount| less its cache reads and writes, at least 0;
     any other prompt is all uncached."""
     uncached = {"$max": [{"$subtract": [zeroed("$rawAmount"), {"$add": [
