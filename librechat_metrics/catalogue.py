@@ -43,9 +43,13 @@ AGENT_CATEGORY = Dimension("agent_category")
 FINISH_REASON = Dimension("finish_reason")
 AUDIT_CATEGORY = Dimension("audit_category")
 ACL_RESOURCE_TYPE = Dimension("acl_resource_type")
+# The tenant label (--tenant-label) of every tenanted family: capped and aged like a model, so
+# that a site with a thousand tenants writes --label-limit of them and 'other'.
+TENANT_DIMENSION = Dimension(TENANT)
 DIMENSIONS = (MODEL, ENDPOINT, TOOL, AGENT, MCP_SERVER, FEEDBACK_TAG, FILE_SOURCE,
               FILE_CONTEXT, TOKEN_CONTEXT, AUTH_PROVIDER, USER_ROLE, AGENT_PROVIDER,
-              AGENT_CATEGORY, FINISH_REASON, AUDIT_CATEGORY, ACL_RESOURCE_TYPE)
+              AGENT_CATEGORY, FINISH_REASON, AUDIT_CATEGORY, ACL_RESOURCE_TYPE,
+              TENANT_DIMENSION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,9 +80,14 @@ class Spec:
         return tuple(labels[name] for name in self.labelnames(tenant))
 
     def dim_positions(self, tenant: bool) -> tuple[tuple[tuple[int, ...], Dimension], ...]:
+        """Where each capped dimension sits in a sample key: the declared ones, then the
+        tenant label when the family has it."""
         names = self.labelnames(tenant)
-        return tuple((tuple(names.index(label) for label in group), dim)
+        uses = tuple((tuple(names.index(label) for label in group), dim)
                      for group, dim in self.dims)
+        if TENANT in names:
+            uses += (((names.index(TENANT),), TENANT_DIMENSION),)
+        return uses
 
 
 CATALOGUE: dict[str, Spec] = {}
@@ -129,9 +138,11 @@ MESSAGES_PER_MODEL_TOTAL = counter(
     "librechat_messages_per_model_total",
     "Assistant messages created, by model (an agent's messages under the agent's LLM).",
     "model", dims=BY_MODEL, since="1.0.0")
-ERRORS_PER_MODEL_TOTAL = counter("librechat_errors_per_model_total",
-                                 "Error messages created, by model.", "model", dims=BY_MODEL,
-                                 since="1.0.0")
+ERRORS_PER_MODEL_TOTAL = counter(
+    "librechat_errors_per_model_total",
+    "Assistant messages created with an error, by model (the messages of "
+    "librechat_messages_per_model_total that carry an error).", "model", dims=BY_MODEL,
+    since="1.0.0")
 ENDPOINT_MESSAGES_TOTAL = counter(
     "librechat_endpoint_messages_total",
     "Messages created, by endpoint and role (user or assistant).", "endpoint", "role",
@@ -190,8 +201,8 @@ MESSAGES_PER_MODEL_5M = gauge("librechat_messages_per_model_5m",
 ERROR_MESSAGES_5M = gauge("librechat_error_messages_5m",
                           "Error messages created in the last 5 minutes.", since="1.0.0")
 ERRORS_PER_MODEL_5M = gauge("librechat_errors_per_model_5m",
-                            "Error messages created in the last 5 minutes, by model.", "model",
-                            dims=BY_MODEL, since="1.0.0")
+                            "Assistant messages created with an error in the last 5 minutes, "
+                            "by model.", "model", dims=BY_MODEL, since="1.0.0")
 INPUT_TOKENS_5M = gauge("librechat_input_tokens_5m",
                         "Prompt tokens billed in the last 5 minutes.", since="1.0.0")
 OUTPUT_TOKENS_5M = gauge("librechat_output_tokens_5m",
@@ -556,6 +567,14 @@ EXPORTER_IDENTITY_INFO = gauge(
     "the UUID of LibreChat's messages collection), its replica set, and the layout version of "
     "the counters and watermarks.", "deployment", "replica_set", "schema", tenanted=False,
     since="2.2.0")
+EXPORTER_OUTPUT_SERIES = gauge(
+    "librechat_exporter_output_series",
+    "Samples (series) in the file this run wrote, these two self-metrics included.",
+    tenanted=False, since="2.2.0")
+EXPORTER_OUTPUT_BYTES = gauge(
+    "librechat_exporter_output_bytes",
+    "Size in bytes of the file this run wrote, its own line and the seal included.",
+    tenanted=False, since="2.2.0")
 EXPORTER_BACKFILL_PROGRESS = gauge(
     "librechat_exporter_backfill_progress_ratio",
     "How far the first count of stored documents has got, per section (1 when done; a "

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .catalogue import CATALOGUE, Spec
+from .catalogue import CATALOGUE, TENANT_DIMENSION, Spec
 from .dimensions import Dimensions, cap_rows
 from .families import Family
+from .labels import OTHER
 
 
 class Counters:
@@ -24,7 +25,7 @@ class Counters:
     def add(self, spec: Spec, value: float, **labels: str) -> None:
         """Count `value` for these label values; open-ended ones are staged for `settle`."""
         key = spec.key(labels, self.tenant)
-        if spec.dims:
+        if spec.dim_positions(self.tenant):
             self._stage(spec, key, value)
         else:
             self._add_total(spec.name, key, value)
@@ -56,6 +57,25 @@ class Counters:
                                        self.dims).items():
                 self._add_total(name, key, value)
         self.staged.clear()
+        if self.tenant:
+            self._fold_unslotted_tenants()
+
+    def _fold_unslotted_tenants(self) -> None:
+        """Totals kept from before tenants were capped (2.1.1) whose tenant holds no slot take
+        free slots, the biggest first; the rest are summed into 'other'. Their own series end,
+        none goes down. Afterwards there is nothing left to fold: a tenant's totals leave with
+        its slot (run.forget_retired)."""
+        for name, bucket in self.totals.items():
+            spec = CATALOGUE.get(name)
+            if spec is None or not spec.tenanted:
+                continue
+            at = len(spec.labels)  # the tenant label comes last
+            slotted = {*self.dims.values(TENANT_DIMENSION), OTHER}
+            rows = {tuple(json.loads(k)): v for k, v in bucket.items()}
+            if all(len(key) <= at or key[at] in slotted for key in rows):
+                continue
+            folded = cap_rows(rows, (((at,), TENANT_DIMENSION),), self.dims)
+            self.totals[name] = {json.dumps(list(key)): v for key, v in folded.items()}
 
     def family(self, spec: Spec) -> Family:
         fam = Family.of(spec, self.tenant)

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .catalogue import CATALOGUE, COUNTER, TENANT, Dimension, Spec
+from .catalogue import CATALOGUE, COUNTER, TENANT, TENANT_DIMENSION, Dimension, Spec
 from .labels import OTHER
 
 Rows = dict[tuple[str, ...], float]
@@ -83,7 +83,7 @@ def split_value(value: str, width: int) -> list[str]:
 def counted_dimensions() -> frozenset[Dimension]:
     """The dimensions some counter family carries (the catalogue is complete once imported)."""
     return frozenset(dim for spec in CATALOGUE.values() if spec.kind == COUNTER
-                     for _, dim in spec.dims)
+                     for _, dim in spec.dim_positions(tenant=True))
 
 
 def cap_rows(rows: Rows, uses: Iterable[tuple[tuple[int, ...], Dimension]],
@@ -129,7 +129,10 @@ def zero_keys(spec: Spec, labelnames: tuple[str, ...], existing: Iterable[tuple[
     for label, values in spec.closed:
         choices[label] = [[v] for v in values]
     if TENANT in labelnames:
-        known = set(tenants) | {key[labelnames.index(TENANT)] for key in existing}
+        # The known tenants that hold a slot: the others are summed into 'other'.
+        slotted = set(dims.values(TENANT_DIMENSION))
+        known = {t for t in tenants if t in slotted} | {
+            key[labelnames.index(TENANT)] for key in existing}
         choices[TENANT] = [[t] for t in sorted(known)]
     covered = [label for group in choices for label in group.split(",")]
     if sorted(covered) != sorted(labelnames):
@@ -156,7 +159,7 @@ def remember_values(table: dict[str, dict[str, float]], spec: Spec, key: list[st
                     when: float) -> None:
     """Give the dimension values of a counter's sample key a slot, met at `when`: counters
     carried over from elsewhere (a migrated state, a restored .prom) keep their series."""
-    for group, dim in spec.dims:
-        joint = joint_value(tuple(key), tuple(spec.labels.index(label) for label in group))
+    for positions, dim in spec.dim_positions(tenant=len(key) > len(spec.labels)):
+        joint = joint_value(tuple(key), positions)
         if joint != OTHER:
             table.setdefault(dim.name, {})[joint] = when

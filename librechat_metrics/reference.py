@@ -4,7 +4,8 @@ Every family as catalogue.py declares it (name, type, labels, HELP, the release 
 wrote it), under the section of the registry that computes it. A section computes the families
 its compute function names, directly or through the package's functions it calls: found in
 their code objects, so a new family needs nothing but its declaration and the section code
-that fills it. The job's own metrics come from sections/job.py's `self_families`.
+that fills it. The job's own metrics come from sections/job.py's `self_families` (and
+`render_with_size`, the file's own size).
 
 A module of the package rather than a script in tests/: an installed copy prints the reference
 of the version installed, and nothing here runs during a job (the job never imports it).
@@ -19,7 +20,7 @@ from types import CodeType, FunctionType
 from typing import Any
 
 from . import catalogue as cat
-from .sections.job import self_families
+from .sections.job import render_with_size, self_families
 from .sections.registry import SECTIONS
 
 JOB = "job"
@@ -85,7 +86,8 @@ def families_named_by(root: Callable[..., Any]) -> set[str]:
 def sections_of_families() -> dict[str, list[str]]:
     """{family: [sections that compute it]}, sections in run order, the job's metrics last."""
     roots = [(section.name, families_named_by(section.compute)) for section in SECTIONS]
-    roots.append((JOB, families_named_by(self_families)))
+    # The file's own size is added where it is rendered (render_with_size), after the others.
+    roots.append((JOB, families_named_by(self_families) | families_named_by(render_with_size)))
     return {name: [section for section, names in roots if name in names]
             for name in cat.CATALOGUE}
 
@@ -150,7 +152,8 @@ def reference() -> str:
         "Labels: `name`\\* is open-ended, one of at most `--label-limit` values shared by every "
         "family of its dimension, the rest summed into `other`; `name`: a, b lists every value "
         "of a closed label, each written (0 where nothing happened); (`tenant`) is added with "
-        "`--tenant-label`. How values are made and counted: [counting.md](counting.md).",
+        "`--tenant-label`, open-ended too (at most `--label-limit` tenants, the rest in "
+        "`other`). How values are made and counted: [counting.md](counting.md).",
         "",
     ]
     for section, heading in _section_headings():

@@ -52,11 +52,11 @@ from .parallel import WORKERS, Failed, InTurn, Turns, run_in_order
 from .progress import UNKNOWN_DEPLOYMENT, Identity, carried, count_run, runs_of
 from .sections.base import Section
 from .sections.conversations import LIBRECHAT_COLLECTIONS
-from .sections.job import RunResult, self_families
+from .sections.job import RunResult, render_with_size, self_families
 from .sections.registry import SECTIONS
 from .settings import Settings
 from .state import LOST, STATE_VERSION, read_state, save_state
-from .textfile import render, stage_output, write_output
+from .textfile import stage_output, write_output
 
 log = logging.getLogger("librechat_textfile")
 
@@ -448,7 +448,7 @@ def locked_run(settings: Settings, clock: Clock, started: float) -> int:
         families = result.families + self_families(
             result, settings, section_names(), time.monotonic() - started, last_success,
             COUNTED)
-        data = render(families)
+        data = render_with_size(families)
         if not settings.stdout:
             cause = "output directory"
             pending = stage_output(settings.output, data)
@@ -505,7 +505,7 @@ def write_failure(settings: Settings, clock: Clock, started: float,
                                         time.monotonic() - started,
                                         state.get("last_success"), COUNTED)
     try:
-        write_output(settings, render(families))
+        write_output(settings, render_with_size(families))
         wrote = "printed up=0" if settings.stdout else "wrote up=0"
     except JobError as exc:
         wrote = f"could not write up=0 either ({exc})"

@@ -1,4 +1,5 @@
-"""The two weeks of traffic behind the LibreChatActivityStopped unit tests.
+"""The two weeks of traffic behind the weekly unit tests (LibreChatActivityStopped,
+LibreChatDatabaseUnreachable, and the frozen file that must page nobody).
 
 ``alerts/librechat.rules.test.yml`` holds these series in promtool's expanding notation, one
 line per day; ``tests/test_dashboard_alerts.py`` checks that the file holds exactly what this
@@ -9,14 +10,20 @@ module generates, so the hand-readable YAML cannot drift from the scenario it cl
 One sample a minute from promtool's t=0, Thursday 1970-01-01 00:00 UTC, for 12 days and 12
 hours (until Tuesday 1970-01-13 12:00). The office sends 30 messages an hour (half a message a
 minute), Monday to Friday 08:00-12:00 and 13:00-17:00: the small office whose evenings and lunch
-breaks fired the old rule. Each instance is one story:
+breaks fired the old rule. Each instance has the series a run writes: the messages counter,
+``up``, the run and last-success timestamps (a run 5 s before each scrape) and the active users
+(3 in office minutes). Each instance is one story:
 
 * ``office``: every week the same.
 * ``early``: Monday 1970-01-12 the office leaves at 16:30, half an hour early.
 * ``outage``: Tuesday 1970-01-13 the last message is at 10:00 (LibreChat is down), the job
   keeps working.
 * ``new``: the job was installed on Monday 1970-01-12 (no data a week before); the same outage.
-* ``jobdown``: Tuesday 1970-01-13 from 10:01 the job fails: ``up 0`` and no counters.
+* ``dbdown``: Tuesday 1970-01-13 from 10:01 MongoDB is down: every run fails, ``up 0`` and no
+  counters, while the timestamps of the runs go on.
+* ``timer``: Tuesday 1970-01-13 from 10:01 the timer is stopped: node_exporter serves the file
+  of 10:00 (``up 1``, every value frozen).
+* ``nightdown``: Tuesday 1970-01-13 from 03:01 MongoDB is down, on a quiet night, until noon.
 """
 
 from __future__ import annotations
@@ -47,32 +54,82 @@ def _outage(t: int) -> float:
     return 0.0 if t > TUESDAY_2 + 10 * 60 else office(t)
 
 
-def counter(incr: Callable[[int], float],
-            present: Callable[[int], bool] = lambda t: True) -> list[float | None]:
-    values: list[float | None] = []
+def _active(t: int) -> float:
+    """Users with a message in the last 5 minutes (the office's three, in its hours)."""
+    return 3.0 if any(office(t - i) for i in range(5)) else 0.0
+
+
+def _run_at(t: int) -> float:
+    """The run before the scrape at minute t, 5 s earlier (Unix seconds)."""
+    return 60.0 * t - 5
+
+
+def counter(incr: Callable[[int], float]) -> list[float]:
+    """The running total of the messages of each minute."""
+    values: list[float] = []
     total = 0.0
     for t in range(SAMPLES):
         total += incr(t) if t else 0.0
-        values.append(total if present(t) else None)
+        values.append(total)
     return values
 
 
-def gauge(value: Callable[[int], float | None]) -> list[float | None]:
-    return [value(t) for t in range(SAMPLES)]
+STALE = "stale"  # the scrape after a series vanished: Prometheus writes a staleness marker
+Value = float | str | None  # a sample, STALE, or None (no sample)
+Story = dict[str, list[Value]]  # metric name -> one value a minute
 
 
-def scenarios() -> dict[str, tuple[list[float | None], list[float | None]]]:
-    """instance name -> (librechat_messages_total, librechat_exporter_up)."""
-    job_fails = TUESDAY_2 + 10 * 60 + 1
-    installed = MONDAY_2
+def vanishing(values: list[float | None]) -> list[Value]:
+    """The series as Prometheus stores it: a staleness marker where it stops being scraped."""
+    marked: list[Value] = list(values)
+    for t in range(1, len(values)):
+        if values[t] is None and values[t - 1] is not None:
+            marked[t] = STALE
+    return marked
+
+
+def story(messages: Callable[[int], float], *, present: Callable[[int], bool] = lambda t: True,
+          up: Callable[[int], bool] = lambda t: True,
+          frozen_after: int | None = None) -> Story:
+    """The series a run writes, for a site with these messages: only where the job exists
+    (`present`); counters and active users only where the run succeeded (`up`); and, from
+    minute `frozen_after` on, the file of that minute served again and again."""
+    def at(t: int) -> int:
+        return t if frozen_after is None or t <= frozen_after else frozen_after
+
+    counted = counter(messages)
+    success: list[float | None] = []
+    last: float | None = None
+    for t in range(SAMPLES):
+        if present(t) and up(t):
+            last = _run_at(t)
+        success.append(last if present(t) else None)
+
+    def where(ok: Callable[[int], bool], value: Callable[[int], float]) -> list[float | None]:
+        return [value(at(t)) if present(t) and ok(at(t)) else None for t in range(SAMPLES)]
+
+    series = {
+        "librechat_messages_total": where(up, lambda t: counted[t]),
+        "librechat_exporter_up": where(lambda t: True, lambda t: 1.0 if up(t) else 0.0),
+        "librechat_exporter_run_timestamp_seconds": where(lambda t: True, _run_at),
+        "librechat_exporter_last_success_timestamp_seconds": [
+            success[at(t)] if present(t) else None for t in range(SAMPLES)],
+        "librechat_active_users": where(up, _active),
+    }
+    return {name: vanishing(values) for name, values in series.items()}
+
+
+def scenarios() -> dict[str, Story]:
+    """instance name -> its series."""
+    tuesday_10 = TUESDAY_2 + 10 * 60
     return {
-        "office": (counter(office), gauge(lambda t: 1.0)),
-        "early": (counter(_early), gauge(lambda t: 1.0)),
-        "outage": (counter(_outage), gauge(lambda t: 1.0)),
-        "new": (counter(_outage, present=lambda t: t >= installed),
-                gauge(lambda t: 1.0 if t >= installed else None)),
-        "jobdown": (counter(office, present=lambda t: t < job_fails),
-                    gauge(lambda t: 1.0 if t < job_fails else 0.0)),
+        "office": story(office),
+        "early": story(_early),
+        "outage": story(_outage),
+        "new": story(_outage, present=lambda t: t >= MONDAY_2),
+        "dbdown": story(office, up=lambda t: t <= tuesday_10),
+        "timer": story(office, frozen_after=tuesday_10),
+        "nightdown": story(office, up=lambda t: t <= TUESDAY_2 + 3 * 60),
     }
 
 
@@ -80,9 +137,9 @@ def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def encode(values: list[float | None]) -> list[str]:
+def encode(values: list[Value]) -> list[str]:
     """promtool's expanding notation, one line per day: ``_xN`` for N missing samples,
-    ``a+bxN`` for a, a+b, ..., a+N*b, ``axN`` for N+1 times a."""
+    ``a+bxN`` for a, a+b, ..., a+N*b, ``axN`` for N+1 times a, ``stale`` for a marker."""
     days: dict[int, list[str]] = {}
     t = 0
     while t < len(values):
@@ -93,24 +150,26 @@ def encode(values: list[float | None]) -> list[str]:
         if first is None:
             while end + 1 < stop and values[end + 1] is None:
                 end += 1
-            days.setdefault(day, []).append(f"_x{end - t + 1}")
-        elif t + 1 < stop and values[t + 1] is not None:
+            token = f"_x{end - t + 1}"
+        elif isinstance(first, str):
+            token = first
+        elif t + 1 < stop and isinstance(values[t + 1], float):
             step = float(values[t + 1]) - first  # type: ignore[arg-type]
-            while end + 1 < stop and values[end + 1] is not None \
+            while end + 1 < stop and isinstance(values[end + 1], float) \
                     and float(values[end + 1]) - float(values[end]) == step:  # type: ignore[arg-type]
                 end += 1
             n = end - t
-            days.setdefault(day, []).append(
-                f"{_number(first)}+{_number(step)}x{n}" if step else f"{_number(first)}x{n}")
+            token = f"{_number(first)}+{_number(step)}x{n}" if step else f"{_number(first)}x{n}"
         else:
-            days.setdefault(day, []).append(_number(first))
+            token = _number(first)
+        days.setdefault(day, []).append(token)
         t = end + 1
     return [" ".join(days[d]) for d in sorted(days)]
 
 
-def decode(lines: list[str]) -> list[float | None]:
+def decode(lines: list[str]) -> list[Value]:
     """The inverse of ``encode`` (the subset of promtool's notation it writes)."""
-    values: list[float | None] = []
+    values: list[Value] = []
     for token in " ".join(lines).split():
         missing = re.fullmatch(r"_x(\d+)", token)
         series = re.fullmatch(r"(-?[\d.]+)(?:\+(-?[\d.]+))?x(\d+)", token)
@@ -119,6 +178,8 @@ def decode(lines: list[str]) -> list[float | None]:
         elif series:
             start, step = float(series.group(1)), float(series.group(2) or 0)
             values += [start + step * i for i in range(int(series.group(3)) + 1)]
+        elif token == STALE:
+            values.append(STALE)
         else:
             values.append(float(token))
     return values
@@ -128,9 +189,8 @@ def yaml_block(indent: int = 6) -> str:
     """The input_series entries of the weekly test group."""
     pad = " " * indent
     out: list[str] = []
-    for name, (messages, up) in scenarios().items():
-        for metric, values in (("librechat_messages_total", messages),
-                               ("librechat_exporter_up", up)):
+    for name, series in scenarios().items():
+        for metric, values in series.items():
             out.append(f"{pad}- series: '{metric}{{{LABELS.format(name=name)}}}'")
             out.append(f"{pad}  values: >-")
             out += [f"{pad}    {line}" for line in encode(values)]

@@ -803,9 +803,10 @@ def message_counters(acc: Acc, snap: Snapshot, counted: Callable[[Doc], bool]) -
                 (label(msg.get("endpoint")), "user" if user else "assistant"), 1)
         if error:
             acc.add("librechat_error_messages_total", (), 1)
-            acc.add("librechat_errors_per_model_total", (model,), 1)
         if not user:
             acc.add("librechat_messages_per_model_total", (model,), 1)
+            if error:
+                acc.add("librechat_errors_per_model_total", (model,), 1)
             if msg.get("unfinished") is True:
                 acc.add("librechat_unfinished_messages_total", (model,), 1)
             acc.add("librechat_responses_by_finish_reason_total",
@@ -958,7 +959,8 @@ def five_minute_gauges(acc: Acc, snap: Snapshot, now: datetime) -> None:
             acc.add("librechat_messages_per_model_5m", (model,), 1)
         if is_error_msg(msg):
             acc.add("librechat_error_messages_5m", (), 1)
-            acc.add("librechat_errors_per_model_5m", (model,), 1)
+            if not is_user_msg(msg):
+                acc.add("librechat_errors_per_model_5m", (model,), 1)
     acc.set("librechat_active_users", (), float(len(users)))
     acc.set("librechat_active_conversations", (), float(len(convos)))
     lo, hi = math.floor(now.timestamp()) - 300, math.floor(now.timestamp())

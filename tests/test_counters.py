@@ -40,7 +40,8 @@ SETTLED = "scheduleruns"  # counted when a run settles (settledAt), not when it 
 # Self-metrics that change from one run to the next whatever the data.
 VOLATILE = ("librechat_exporter_run_timestamp_seconds", "librechat_exporter_run_duration_seconds",
             "librechat_exporter_section_duration_seconds",
-            "librechat_exporter_last_success_timestamp_seconds")
+            "librechat_exporter_last_success_timestamp_seconds",
+            "librechat_exporter_output_bytes")  # the numbers above change its length
 
 
 class Ledger:

@@ -2,32 +2,43 @@
 
 * promtool: ``check rules`` and ``test rules`` pass; every alert has a firing and a not-firing
   unit test; the weekly traffic in the unit tests is what ``tests/dash_weekly.py`` generates;
-  only alerts about what users feel are critical; docs/operating.md's alert table names every rule
-  with its severity and marks the thresholds to tune.
+  only the database unreachable while users are active is critical (its own group); per-model
+  rules have a share-of-traffic floor and never judge ``none``/``other``; every rule has a
+  summary, a description with its value and a ``runbook_url`` whose anchor (GitHub's rules) is
+  that alert's own heading of ``docs/runbook.md``, which says what to check first and then what
+  to do; docs/operating.md's alert table names every rule with its severity, TUNE and
+  firing time.
 * Dashboard lint: importable JSON; the job-health row comes first; every stat panel is an
-  instant query and shows a missing series as "No data" in a problem colour; every panel has a
-  unit; agents by name; the finish reason panels say most LibreChat versions save none; no
-  rate()/increase()/irate() over a gauge and no counter outside them (types read from
-  the ``# TYPE`` lines of a real run of the job); every ``librechat_*`` metric the dashboard or
-  the rules name is written by the job; legend labels exist on the metrics; ``$tenant`` filters
-  exactly the families that carry a tenant label in a real ``--tenant-label`` run.
+  instant query and shows a missing series as "No data" in a problem colour; every stat of
+  LibreChat numbers carries the freshness guard (a run younger than ``$stale_after`` that
+  reached MongoDB); every panel has a unit; rate windows of at least 5 minutes; agents by name,
+  the agent-cost top 10 without ``other``; the finish reason panels say most LibreChat versions
+  save none; no rate()/increase()/irate() over a gauge and no counter outside them (types read
+  from the ``# TYPE`` lines of a real run of the job); every ``librechat_*`` metric the
+  dashboard or the rules name is written by the job; legend labels exist on the metrics;
+  ``$tenant`` and ``$model`` filter exactly the families that carry the label in a real run,
+  and the panels ``$tenant`` cannot filter say so.
 * End to end: real mongod with generated LibreChat data -> the job runs with ``--now`` 3, 2
   and 1 minutes ago (new traffic between runs), then in real time, writing librechat.prom -> a
   real node_exporter serves it -> a real Prometheus scrapes it every second and loads the rules
   while the job rewrites the file with more traffic. Prometheus holds what the job wrote, no
   stored document is missed and no counter resets; every panel query (template variables
   substituted, stat panels as the instant queries they are) parses and returns data, with every
-  ``{{label}}`` of its legend on every series; the finish reason panels show "not saved" on a
-  LibreChat that saves none, not a 0 % cut-off share; every alert rule loads, evaluates without
-  error, and names only series that exist. Then trouble is made for real (a burst of failed,
-  cut-off and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run
-  that cannot reach MongoDB; the file removed) and the matching alerts' expressions must
-  return series and go pending in Prometheus, while the stat panels turn to "No data" instead
-  of old numbers: the business stats while the job is down, every stat but node_exporter's own
-  once the file is gone.
+  ``{{label}}`` of its legend on every series; one model picked, every model panel shows that
+  model only; the series and size panels show the file's sample lines and bytes; the runway
+  is the credits of LibreChat's balances over the spend rate; the finish reason panels show
+  "not saved" on a LibreChat that saves none; every alert rule loads, evaluates without error,
+  and names only series that exist. Then trouble is made for real (a burst of failed, cut-off
+  and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run that
+  cannot reach MongoDB; runs stopped with the last file saying up 1; the file removed): the
+  matching alerts go pending in Prometheus; with MongoDB gone the health row says DOWN, the
+  stored-now stats No data and the range stats survive, until ``$stale_after`` passes; with
+  the file frozen the health row says STALE and no LibreChat stat shows a number; once the file
+  is gone every stat but node_exporter's own is No data.
 * A second end-to-end test: a multi-tenant site (``--tenant-label``) and an empty LibreChat
   side by side. Selecting every tenant explicitly shows what All shows, one tenant fills every
-  stat, and a healthy empty site fills every stat too (No data is reserved for trouble).
+  stat, and a healthy empty site fills every stat too (No data is reserved for trouble; the
+  runway says "no balance records").
 """
 
 from __future__ import annotations
@@ -69,6 +80,10 @@ JOB = ROOT / "librechat_textfile.py"
 DASHBOARD = ROOT / "dashboards" / "librechat.json"
 RULES = ROOT / "alerts" / "librechat.rules.yml"
 RULES_TEST = ROOT / "alerts" / "librechat.rules.test.yml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
+# The base every runbook_url starts with, stated at the top of the rules file; the admin
+# replaces it with where the docs are published.
+RUNBOOK_BASE = "https://runbooks.example.com/librechat-textfile"
 OPERATING = ROOT / "docs" / "operating.md"
 # The librechat-features group's unit tests (issue 22) have a file of their own.
 RULES_TESTS = (RULES_TEST, ROOT / "alerts" / "librechat-features.rules.test.yml")
@@ -77,17 +92,28 @@ ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", 
         "Job details", "LibreChat 0.8 features")
 # The first row, title -> the series its stat reads. Compact: one line of stats.
 HEALTH_ROW = {
-    "Job up": "librechat_exporter_up",
-    "Since the last successful run": "librechat_exporter_last_success_timestamp_seconds",
-    "Age of the .prom file": "node_textfile_mtime_seconds",
-    "Textfile scrape error": "node_textfile_scrape_error",
-    "First count": "librechat_exporter_backfill_progress_ratio",
-    "Failing sections": "librechat_exporter_errors",
+    "Job status": {"librechat_exporter_up", "librechat_exporter_run_timestamp_seconds"},
+    "Since the last successful run": {"librechat_exporter_last_success_timestamp_seconds"},
+    "Age of the .prom file": {"node_textfile_mtime_seconds"},
+    "Textfile scrape error": {"node_textfile_scrape_error"},
+    "First count": {"librechat_exporter_backfill_progress_ratio"},
+    "Failing sections": {"librechat_exporter_errors"},
 }
-# Severity critical is for what LibreChat's users feel now; everything else pages nobody.
-CRITICAL = {"LibreChatModelErrorRateHigh", "LibreChatActivityStopped"}
-# What Grafana would put in for the built-in interval variables on a short time range.
-GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+# The Job status stat: STALE (-1), DOWN (0), UP (1).
+STALE, DOWN, UP = -1.0, 0.0, 1.0
+# Severity critical is for an outage every user feels; everything else pages nobody.
+CRITICAL = {"LibreChatDatabaseUnreachable"}
+GROUPS = ("librechat-outage", "librechat-textfile-job", "librechat-usage")
+# What Grafana puts in for the built-in interval variables on a short range: every panel has a
+# 5-minute minimum interval, so $__rate_interval is at least 5m.
+GRAFANA_INTERVALS = {"__rate_interval": "5m", "__interval": "5m", "__range": "5m"}
+# The business stats show a number only while the run recorded in the file is this recent
+# and a run in that time reached MongoDB.
+FRESH_GUARD = re.compile(
+    r"\) and on \(\) \(time\(\) - max\(librechat_exporter_run_timestamp_seconds\{[^}]*\}\) "
+    r"< \$stale_after and on \(\) max\(max_over_time\(librechat_exporter_up\{[^}]*\}"
+    r"\[\$\{stale_after\}s\]\)\) == 1\)$")
+MODEL_MATCHER = 'model=~"$model"'
 SCRAPE_JOB = "node"
 TENANTS = ["uni-a", "uni-b"]
 
@@ -140,6 +166,12 @@ def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, An
 
 def panel_metrics(panel: dict[str, Any]) -> set[str]:
     return set().union(*(metric_names(t["expr"]) for t in panel["targets"]))
+
+
+def shown_metrics(panel: dict[str, Any]) -> set[str]:
+    """What the panel shows, without the freshness guard of the business stats."""
+    return set().union(*(metric_names(FRESH_GUARD.sub(")", t["expr"]))
+                         for t in panel["targets"]))
 
 
 def is_business(panel: dict[str, Any]) -> bool:
@@ -357,48 +389,136 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 
 def test_the_weekly_unit_test_traffic_is_the_generated_scenario() -> None:
     """The two weeks of office traffic in the unit tests are exactly what dash_weekly makes,
-    and decode back to the series it describes (30 messages an hour in office hours)."""
+    and decode back to the series it describes (30 messages an hour in office hours; the
+    frozen file repeats 10:00; MongoDB down leaves the run times going and nothing else)."""
     assert dash_weekly.yaml_block() in RULES_TEST.read_text(encoding="utf-8")
-    for name, (messages, up) in dash_weekly.scenarios().items():
-        assert dash_weekly.decode(dash_weekly.encode(messages)) == messages, name
-        assert dash_weekly.decode(dash_weekly.encode(up)) == up, name
-    office = [v or 0.0 for v in dash_weekly.scenarios()["office"][0]]
+    stories = dash_weekly.scenarios()
+    for name, series in stories.items():
+        for metric, values in series.items():
+            assert dash_weekly.decode(dash_weekly.encode(values)) == values, (name, metric)
+    office = stories["office"]["librechat_messages_total"]
     monday, saturday = dash_weekly.MONDAY_2, dash_weekly.MONDAY_2 - 2 * dash_weekly.DAY
-    hour = [office[monday + 10 * 60] - office[monday + 9 * 60],
-            office[monday + 13 * 60] - office[monday + 12 * 60],
-            office[saturday + 11 * 60] - office[saturday + 10 * 60]]
+    hour = [office[monday + 10 * 60] - office[monday + 9 * 60],  # type: ignore[operator]
+            office[monday + 13 * 60] - office[monday + 12 * 60],  # type: ignore[operator]
+            office[saturday + 11 * 60] - office[saturday + 10 * 60]]  # type: ignore[operator]
     assert hour == [30.0, 0.0, 0.0], "office hour, lunch hour, Saturday"
+    ten = dash_weekly.TUESDAY_2 + 10 * 60
+    timer, down = stories["timer"], stories["dbdown"]
+    for metric, values in timer.items():
+        assert values[ten + 1:] == [values[ten]] * (len(values) - ten - 1), metric
+    assert timer["librechat_exporter_up"][-1] == 1.0
+    run = down["librechat_exporter_run_timestamp_seconds"]
+    assert run[-1] == run[ten] + 60 * (len(run) - 1 - ten)  # type: ignore[operator]
+    assert down["librechat_exporter_up"][ten + 1:] == [0.0] * (len(run) - ten - 1)
+    assert down["librechat_messages_total"][ten + 1] == dash_weekly.STALE
+    assert set(down["librechat_messages_total"][ten + 2:]) == {None}
+    assert down["librechat_exporter_last_success_timestamp_seconds"][-1] == run[ten]
 
 
-def test_every_alert_has_severity_summary_and_description() -> None:
+def test_every_alert_has_severity_summary_description_with_numbers() -> None:
     blocks = alert_blocks()
     assert set(blocks) == {name for name, _ in alert_rules()}
     for name, block in blocks.items():
         assert severity(block) in ("critical", "warning", "info"), name
-        assert re.search(r"(?m)^\s+summary:", block), name
-        assert re.search(r"(?m)^\s+description:", block), name
+        summary = re.search(r"(?m)^\s+summary:\s*(.+)$", block)
+        description = re.search(r"(?ms)^\s+description: >-\n(.*?)^\s+runbook_url:", block)
+        assert summary and description, name
+        # The numbers: the expression's value, not only the labels.
+        assert "$value" in summary.group(1) + description.group(1), name
 
 
-def test_only_what_users_feel_is_critical() -> None:
-    """The metrics pipeline never pages: every rule of the job's group is a warning."""
+def group_alerts() -> dict[str, list[str]]:
+    """Rule group name -> its alert names, in file order."""
     text = RULES.read_text(encoding="utf-8")
-    job_group = text[text.index("- name: librechat-textfile-job"):text.index(
-        "- name: librechat-usage")]
+    parts = re.split(r"(?m)^  - name:\s*(\S+)\s*$", text)[1:]
+    return {parts[i]: re.findall(r"(?m)^\s*- alert:\s*(\S+)", parts[i + 1])
+            for i in range(0, len(parts), 2)}
+
+
+def test_only_an_outage_users_feel_is_critical() -> None:
+    """The page is the database unreachable while users are active; the pipeline, traffic and
+    per-model quality rules warn."""
+    groups = group_alerts()
+    assert tuple(groups) == GROUPS
     blocks = alert_blocks()
     assert {n for n, b in blocks.items() if severity(b) == "critical"} == CRITICAL
-    pipeline = set(re.findall(r"(?m)^\s*- alert:\s*(\S+)", job_group))
-    assert pipeline >= {"LibreChatExporterDown", "LibreChatTextfileStale",
-                        "LibreChatExporterSectionErrors", "LibreChatExporterFlapping",
-                        "LibreChatFirstCountStuck"}
-    assert {severity(blocks[n]) for n in pipeline} == {"warning"}
+    assert set(groups["librechat-outage"]) == CRITICAL
+    assert set(groups["librechat-textfile-job"]) >= {
+        "LibreChatExporterDown", "LibreChatTextfileStale", "LibreChatExporterSectionErrors",
+        "LibreChatExporterFlapping", "LibreChatFirstCountStuck", "LibreChatTextfileScrapeError"}
+    assert set(groups["librechat-usage"]) >= {
+        "LibreChatModelErrorRateHigh", "LibreChatUnfinishedResponsesHigh",
+        "LibreChatActivityStopped"}
+    for name in CRITICAL:
+        # Long enough to ride out a failed run or two (one sample a minute).
+        held = re.search(r"(?m)^\s+for:\s*(\d+)m\s*$", blocks[name])
+        assert held and int(held.group(1)) >= 3, name
+
+
+def test_per_model_rules_have_a_share_floor_and_skip_none_and_other() -> None:
+    for name, expr in alert_rules():
+        if "model" not in re.findall(r"by \(([^)]*)\)", expr)[0]:
+            continue
+        assert "group_left" in expr and ">= 0.05" in expr, f"{name}: no share-of-traffic floor"
+        for matchers in selectors(expr, "librechat_[a-z_]+_total"):
+            if matchers:
+                assert 'model!~"none|other"' in matchers, f"{name}: judges none or other"
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub (and GitLab, Gitea) give a Markdown heading: the rendered text in
+    lower case, punctuation other than - and _ removed, spaces as hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link keeps its text
+    text = re.sub(r"[`*]", "", text).strip().lower()
+    return re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", text))
+
+
+def runbook_anchors() -> dict[str, str]:
+    """anchor -> heading text for every heading of docs/runbook.md (a repeated heading gets
+    -1, -2, ... as GitHub numbers it; code blocks hold no headings)."""
+    text = re.sub(r"(?ms)^```.*?^```", "", RUNBOOK.read_text(encoding="utf-8"))
+    anchors: dict[str, str] = {}
+    for heading in re.findall(r"(?m)^#{1,6}\s+(.+?)\s*#*\s*$", text):
+        anchor, n = github_anchor(heading), 1
+        while anchor in anchors:
+            anchor, n = f"{github_anchor(heading)}-{n}", n + 1
+        anchors[anchor] = heading
+    return anchors
+
+
+def test_github_anchor_follows_githubs_rules() -> None:
+    assert github_anchor("LibreChatDatabaseUnreachable") == "librechatdatabaseunreachable"
+    assert github_anchor("Upgrading from 2.1.0 to 2.1.1") == "upgrading-from-210-to-211"
+    assert github_anchor("`--tenant-label` and the series") == "--tenant-label-and-the-series"
+    assert github_anchor("Tokens & cost") == "tokens--cost"
+    assert github_anchor("label_limit: the cap") == "label_limit-the-cap"
+
+
+def test_every_rule_links_to_its_runbook_heading() -> None:
+    """Every rule's runbook_url is the documented base, docs/runbook.md and an anchor that is a
+    heading of that file, the heading of that very alert, which says what to check first and
+    then what to do."""
+    text = RULES.read_text(encoding="utf-8")
+    assert RUNBOOK_BASE in text[:text.index("groups:")], "the base URL is not stated on top"
+    assert RUNBOOK_BASE in RUNBOOK.read_text(encoding="utf-8")
+    anchors = runbook_anchors()
+    sections = re.split(r"(?m)^## ", RUNBOOK.read_text(encoding="utf-8"))
+    for name, block in alert_blocks().items():
+        url = re.search(r'(?m)^\s+runbook_url:\s*"([^"]+)"\s*$', block)
+        assert url, f"{name}: no runbook_url"
+        page, _, anchor = url.group(1).partition("#")
+        assert page == f"{RUNBOOK_BASE}/docs/runbook.md", f"{name}: {url.group(1)}"
+        assert anchors.get(anchor) == name, f"{name}: #{anchor} is no heading of its own"
+        section = next(s for s in sections if s.startswith(name + "\n"))
+        assert "**Check first:**" in section and "**Then:**" in section, name
 
 
 def test_docs_list_every_alert_with_its_severity_and_tuning() -> None:
     """docs/operating.md's alert table: one row per rule, the rule's severity, TUNE where the
     rule marks a threshold to tune, and a measured firing time."""
-    section = docs_section("Alerts")
+    text = docs_section("Alerts")
     rows = {m.group(1): m.group(0) for m in
-            re.finditer(r"(?m)^\| `(LibreChat\w+)` \|.*\|\s*$", section)}
+            re.finditer(r"(?m)^\| `(LibreChat\w+)` \|.*\|\s*$", text)}
     blocks = alert_blocks()
     assert set(rows) == set(blocks)
     for name, row in rows.items():
@@ -457,7 +577,7 @@ def test_the_job_health_row_comes_first_and_is_compact() -> None:
     assert {p["gridPos"]["y"] for p in first_row} == {1}, "one line of stats"
     assert max(p["gridPos"]["h"] for p in first_row) <= 4
     for panel in first_row:
-        assert panel_metrics(panel) == {HEALTH_ROW[panel["title"]]}, panel["title"]
+        assert panel_metrics(panel) == HEALTH_ROW[panel["title"]], panel["title"]
         assert panel["options"]["colorMode"] == "background", panel["title"]
 
 
@@ -487,7 +607,7 @@ def test_every_panel_has_a_unit_and_a_stat_one_quantity() -> None:
     problems: list[str] = []
     for panel in data_panels(load_dashboard()):
         unit = panel["fieldConfig"]["defaults"].get("unit", "")
-        names = panel_metrics(panel)
+        names = shown_metrics(panel)
         if unit == "none":
             if not all(n.endswith("_info") for n in names):
                 problems.append(f"{panel['title']}: unit none on numbers {sorted(names)}")
@@ -642,6 +762,94 @@ def test_tenant_variable_filters_exactly_the_tenant_families(tenant_output: JobO
     assert problems == []
 
 
+def test_model_variable_filters_exactly_the_model_families(job_output: JobOutput) -> None:
+    """$model on every selector of a family with a model label (but the _info families,
+    joined by id), never on one without: every panel that carries the label honours it."""
+    variables = {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+    model = variables["model"]
+    assert model["type"] == "query" and model["includeAll"] and model["multi"]
+    assert model["allValue"] == ".*"
+    assert model["definition"] == ('label_values(librechat_messages_per_model_total'
+                                   '{job="$job",instance="$instance"}, model)')
+    modelled = {n for n, labels in job_output.labels.items()
+                if "model" in labels and not n.endswith("_info")}
+    assert len(modelled) >= 15, sorted(modelled)
+    problems: list[str] = []
+    for title, target in dashboard_targets(load_dashboard()):
+        expr = target["expr"]
+        for name in metric_names(expr):
+            for matchers in selectors(expr, name):
+                has = MODEL_MATCHER in matchers
+                if name in modelled and not has:
+                    problems.append(f"{title}: {name} has a model label but no $model filter")
+                if name not in modelled and has:
+                    problems.append(f"{title}: {name} has no model label but a $model filter")
+    assert problems == []
+
+
+def test_panels_of_families_without_a_tenant_label_say_so(tenant_output: JobOutput) -> None:
+    """A panel that $tenant cannot filter (the daily statistics, unique users, the spread over
+    users, collection sizes) says so, instead of showing the whole site under a tenant."""
+    whole = {n for n, labels in tenant_output.labels.items()
+             if "tenant" not in labels and not n.startswith("librechat_exporter_")
+             and not n.endswith("_info")}
+    problems = [p["title"] for p in data_panels(load_dashboard())
+                if panel_metrics(p) & whole and "no tenant label" not in p.get("description", "")]
+    assert problems == []
+
+
+def range_windows(expr: str) -> list[str]:
+    return re.findall(r"\[([^\]]+)\]", strip_strings(expr))
+
+
+def duration_seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    parts = re.fullmatch(r"((\d+)([smhdw]))+", text)
+    assert parts, text
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhdw])", text))
+
+
+def test_rate_windows_are_at_least_five_minutes() -> None:
+    """Runs land every 60-65 s: a window shorter than 5 minutes aliases against them. Every
+    $__rate_interval panel has a 5-minute minimum interval; every literal window is 5m+."""
+    problems: list[str] = []
+    for panel in data_panels(load_dashboard()):
+        for target in panel["targets"]:
+            for window in range_windows(target["expr"]):
+                if window == "$__rate_interval":
+                    if duration_seconds(panel.get("interval") or "0s") < 300:
+                        problems.append(f"{panel['title']}: min interval {panel.get('interval')}")
+                elif window not in ("$__range", "${stale_after}s") and \
+                        duration_seconds(window) < 300:
+                    problems.append(f"{panel['title']}: window [{window}]")
+    assert problems == []
+
+
+def test_business_stats_show_only_current_numbers() -> None:
+    """Every stat of LibreChat numbers carries the same guard: a number only while the run
+    recorded in the file is younger than $stale_after and a run in that time reached MongoDB
+    (so a frozen file never shows a green number, and one failed run blanks nothing)."""
+    dashboard = load_dashboard()
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["stale_after"]["type"] == "constant"
+    assert variables["stale_after"]["query"] == "300"
+    stats = [p for p in stat_panels(dashboard) if is_business(p)]
+    assert len(stats) >= 20
+    for panel in stats:
+        for target in panel["targets"]:
+            assert FRESH_GUARD.search(target["expr"]), f"{panel['title']} {target['refId']}"
+            assert "librechat_exporter_" not in FRESH_GUARD.sub(")", target["expr"]), (
+                f"{panel['title']}: a guard of its own (one failed run would blank it)")
+
+
+def test_the_agent_cost_top_10_ranks_agents_not_other() -> None:
+    panel = next(p for p in data_panels(load_dashboard())
+                 if p["title"] == "Cost by agent in the selected range (top 10)")
+    for target in panel["targets"]:
+        matchers = selectors(target["expr"], "librechat_agent_cost_usd_total")
+        assert matchers and all('agent_id!="other"' in m for m in matchers)
+
+
 # --------------------------------------------------------------------------------------------
 # End to end: mongod -> job -> node_exporter -> Prometheus
 
@@ -746,10 +954,13 @@ def add_trouble(db: Database[Any], rng: random.Random, answers: int = 25) -> Non
                                                    rng=rng, conversationId=cid))
 
 
-def grafana_values(instance: str, tenant: str = ".*") -> dict[str, str]:
-    """Template variables as Grafana substitutes them (tenant All is the regex .*)."""
+def grafana_values(instance: str, tenant: str = ".*", model: str = ".*",
+                   stale_after: int = 300) -> dict[str, str]:
+    """Template variables as Grafana substitutes them (All is the regex .*; stale_after is
+    the dashboard's constant, 300 s, which a test shortens to see a frozen file in seconds)."""
     return {**GRAFANA_INTERVALS, "instance": instance, "job": SCRAPE_JOB,
-            "datasource": "prometheus", "tenant": tenant}
+            "datasource": "prometheus", "tenant": tenant, "model": model,
+            "stale_after": str(stale_after)}
 
 
 @pytest.mark.timeout(300)
@@ -815,6 +1026,10 @@ def test_dashboard_and_alerts_on_real_prometheus(
             check_answers_panels(prom, values)
             check_rules(prom, scraped=node.scrape())
 
+            check_model_filter(prom, node.address, "gpt-4o")
+            check_file_panels(prom, values, output)
+            check_runway(prom, values, db)
+
             # Trouble: every alert that can fire within seconds must match the real series.
             time.sleep(1.5)  # the burst must not share a second with the last run
             add_trouble(db, rng)
@@ -824,7 +1039,7 @@ def test_dashboard_and_alerts_on_real_prometheus(
                           "LibreChatDailyCostHigh"):
                 wait_for_alert(prom, alert)
             past = time.time() - 600
-            os.utime(output, (past, past))  # the job stopped writing 10 minutes ago
+            os.utime(output, (past, past))  # node_exporter serves a file 10 minutes old
             wait_for_alert(prom, "LibreChatTextfileStale")
             age = stat_values(prom, values, "Age of the .prom file")
             assert age and min(age) >= 590, f"a 10-minute-old file reads {age} s"
@@ -833,6 +1048,15 @@ def test_dashboard_and_alerts_on_real_prometheus(
             wait_for_alert(prom, "LibreChatTextfileScrapeError")
             assert stat_values(prom, values, "Textfile scrape error") == [1.0]
             broken.unlink()
+
+            business = {p["title"] for p in stat_panels(load_dashboard()) if is_business(p)}
+            ranged = {p["title"] for p in stat_panels(load_dashboard()) if is_business(p)
+                      and any("[$__range]))" in t["expr"] and "increase(" in t["expr"]
+                              for t in p["targets"])}
+            assert len(ranged) >= 6, ranged
+            # MongoDB gone, with users active: a failed run. The page and the warning go
+            # pending; the health row says DOWN; the stored-now and 5-minute stats say No data
+            # at once; the range stats survive (the failed run carries the counters).
             down = run_job([*job_args[2:], "--mongodb-uri",
                             f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
                             # --timeout too: a run waits for MongoDB for the whole
@@ -840,13 +1064,32 @@ def test_dashboard_and_alerts_on_real_prometheus(
                             "--connect-timeout", "1", "--timeout", "2"], cwd=tmp_path)
             assert down.returncode != 0, down.stderr
             wait_for_alert(prom, "LibreChatExporterDown")
+            wait_for_alert(prom, "LibreChatDatabaseUnreachable")
             assert prom.series_count(dict(alert_rules())["LibreChatExporterSectionErrors"]) == 0
-            # The job is down: the business stats say No data, not the numbers of its last
-            # good run; the health row says DOWN.
-            wait_until_stats_empty(prom, values, {p["title"] for p in stat_panels(
-                load_dashboard()) if is_business(p)})
-            assert stat_values(prom, values, "Job up") == [0.0]
+            wait_for_stat(prom, values, "Job status", DOWN)
+            in_file = set(JobOutput(output.read_text(encoding="utf-8")).types)
+            carried = {p["title"] for p in stat_panels(load_dashboard())
+                       if p["title"] in business and shown_metrics(p) <= in_file}
+            assert ranged <= carried, ranged - carried
+            wait_until_stats_empty(prom, values, business - carried)
+            assert [t for t in blank_stats(prom, values) if t.split(" / ")[0] in carried] == []
             assert stat_values(prom, values, "Since the last successful run")
+            # Still failing after $stale_after (shortened to 15 s): the range stats go too.
+            quick = grafana_values(node.address, stale_after=15)
+            time.sleep(15)
+            wait_until_stats_empty(prom, quick, ranged)
+            # MongoDB is back: a good run fills every stat again.
+            job_run()
+            wait_for_stat(prom, values, "Job status", UP)
+            assert blank_stats(prom, values) == []
+            # The timer stops: node_exporter keeps serving the last file, which says up 1.
+            # After $stale_after the health row says STALE and no LibreChat stat shows a number.
+            time.sleep(15)
+            wait_for_stat(prom, quick, "Job status", STALE)
+            wait_until_stats_empty(prom, quick, business)
+            assert stat_values(prom, values, "Job status") == [UP], "fresh within 300 s"
+            assert re.search(r"(?m)^librechat_exporter_up 1\.0$", output.read_text())
+
             output.unlink()
             wait_for_alert(prom, "LibreChatTextfileMissing")
             # The file is gone: every stat but node_exporter's own scrape error is No data.
@@ -906,10 +1149,84 @@ def wait_until_stats_empty(prom: Prometheus, values: dict[str, str], titles: set
     assert showing == {}, f"stats that still show a number: {showing}"
 
 
+def wait_for_stat(prom: Prometheus, values: dict[str, str], title: str, value: float,
+                  timeout: float = 15.0) -> None:
+    """Block until the stat ``title`` shows exactly ``value`` (one series)."""
+    deadline = time.monotonic() + timeout
+    while stat_values(prom, values, title) != [value]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{title} shows {stat_values(prom, values, title)}, not {value}")
+        time.sleep(0.25)
+
+
+def panel_values_at(prom: Prometheus, panel: dict[str, Any], values: dict[str, str],
+                    at: float) -> list[float]:
+    """The value of every query of the panel at one instant (one series each)."""
+    shown = []
+    for target in panel["targets"]:
+        result = prom.query(substitute(target["expr"], values), at=at)["data"]["result"]
+        assert len(result) == 1, f"{panel['title']} {target['refId']}: {result}"
+        shown.append(float(result[0]["value"][1]))
+    return shown
+
+
+def check_model_filter(prom: Prometheus, instance: str, model: str) -> None:
+    """One model picked: every query of a family with a model label returns data, and only
+    for that model."""
+    picked = grafana_values(instance, model=model)
+    problems: list[str] = []
+    for panel in data_panels(load_dashboard()):
+        for target in panel["targets"]:
+            if MODEL_MATCHER not in target["expr"]:
+                continue
+            result = prom.query(substitute(target["expr"], picked))["data"]["result"]
+            models = {s["metric"]["model"] for s in result if "model" in s["metric"]}
+            if not result:
+                problems.append(f"{panel['title']} {target['refId']}: no data for {model}")
+            if models - {model}:
+                problems.append(f"{panel['title']} {target['refId']}: shows {models}")
+    assert problems == []
+
+
+def check_file_panels(prom: Prometheus, values: dict[str, str], output: Path) -> None:
+    """The series and size panels show the file node_exporter serves: its sample lines and
+    its bytes, and Prometheus holds as many librechat_* series."""
+    text = output.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    size = output.stat().st_size
+    prom.wait_for(f'librechat_exporter_output_bytes{{instance="{values["instance"]}"}} == {size}')
+    panels = {p["title"]: p for p in data_panels(load_dashboard())}
+    at = time.time()
+    assert panel_values_at(prom, panels["Series in librechat.prom"], values, at) == [len(lines)]
+    assert panel_values_at(prom, panels["Size of librechat.prom"], values, at) == [size]
+    held = prom.query(f'count({{__name__=~"librechat_.+",instance="{values["instance"]}"}})',
+                      at=at)["data"]["result"]
+    assert float(held[0]["value"][1]) == len(lines)
+    runs = panel_results(prom, panels["Runs per hour by result"], values)
+    assert {s["metric"]["result"] for s in runs} == {"ok", "partial", "failed"}
+
+
+def check_runway(prom: Prometheus, values: dict[str, str], db: Database[Any]) -> None:
+    """The runway is the credits held (summed from LibreChat's balances) divided by the USD
+    spent per second over the range, the last 24 hours and the last 7 days."""
+    credits = sum(float(b.get("tokenCredits") or 0) for b in db.balances.find({})) / 1e6
+    assert credits > 0
+    panel = next(p for p in data_panels(load_dashboard()) if p["title"].startswith(
+        "Balance runway"))
+    at = time.time()
+    shown = panel_values_at(prom, panel, values, at)
+    for runway, window in zip(shown, ("5m", "1d", "7d"), strict=True):
+        spend = prom.query(f'sum(rate(librechat_context_cost_usd_total{{instance='
+                           f'"{values["instance"]}"}}[{window}]))', at=at)["data"]["result"]
+        rate = float(spend[0]["value"][1])
+        assert rate > 0, window
+        assert runway == pytest.approx(min(credits / rate, 315360000), rel=1e-9), window
+
+
 def check_health_row(prom: Prometheus, values: dict[str, str]) -> None:
     """The first row of a healthy job: UP, fresh, no scrape error, counted, no failing
     section."""
-    assert stat_values(prom, values, "Job up") == [1.0]
+    assert stat_values(prom, values, "Job status") == [UP]
     assert 0 <= stat_values(prom, values, "Since the last successful run")[0] < 120
     assert 0 <= stat_values(prom, values, "Age of the .prom file")[0] < 120
     assert stat_values(prom, values, "Textfile scrape error") == [0.0]
@@ -969,6 +1286,7 @@ def check_answers_panels(prom: Prometheus, values: dict[str, str]) -> None:
     agents = panel_results(prom, panels["Cost by agent in the selected range (top 10)"], values)
     assert 1 <= len(agents) <= 10
     assert "unknown" not in {s["metric"]["agent_name"] for s in agents}, agents
+    assert "other" not in {s["metric"]["agent_id"] for s in agents}, agents
 
 
 def check_rules(prom: Prometheus, scraped: str) -> None:
@@ -990,8 +1308,8 @@ def check_rules(prom: Prometheus, scraped: str) -> None:
             problems.append(f"{rule['name']}: health {rule['health']}: {rule.get('lastError')}")
         if rule["labels"].get("severity") not in ("critical", "warning", "info"):
             problems.append(f"{rule['name']}: no severity label")
-        if not {"summary", "description"} <= set(rule["annotations"]):
-            problems.append(f"{rule['name']}: summary or description missing")
+        if not {"summary", "description", "runbook_url"} <= set(rule["annotations"]):
+            problems.append(f"{rule['name']}: summary, description or runbook_url missing")
         answer = prom.query(rule["query"])
         if answer.get("status") != "success":
             problems.append(f"{rule['name']}: {answer.get('error')}")
@@ -1063,6 +1381,10 @@ def test_tenants_and_an_empty_site_on_real_prometheus(
             nothing = grafana_values(empty_node.address)
             check_health_row(prom, nothing)
             assert blank_stats(prom, nothing) == [], "stats with No data on a healthy empty site"
+            # Without balance records the runway says so (-1: "no balance records").
+            runway = next(p["title"] for p in stat_panels(load_dashboard())
+                          if p["title"].startswith("Balance runway"))
+            assert stat_values(prom, nothing, runway) == [-1.0] * 3
             for title in ("Errors in the last 5 minutes by model",
                           "Built-in tool call errors per hour",
                           "MCP tool call errors per hour by server and tool"):

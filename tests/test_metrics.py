@@ -396,9 +396,10 @@ def test_window_edges_and_stored_now_gauges(uri: str, db: Database[Any],
             "librechat_users_pending_verification": 1, "librechat_files_embedded": 1}
     for family, number in hand.items():
         assert value(run.samples, family) == number, family
-    # Every model with a slot has a sample (0 where nothing failed); a missing model is "none".
+    # Every model with a slot has a sample (0 where nothing failed); the question with an
+    # error part counts in librechat_error_messages_5m only, not by model (answers only).
     assert {k: v for k, v in run.samples["librechat_errors_per_model_5m"].items() if v} == {
-        (("model", "gpt-4o"),): 1.0, (("model", "none"),): 1.0}
+        (("model", "gpt-4o"),): 1.0}
     assert run.samples["librechat_bans_active"] == {(("kind", "ip"),): 1.0,
                                                     (("kind", "user"),): 1.0}
     assert value(run.samples, "librechat_users", provider="local", role="USER",
@@ -428,6 +429,44 @@ def test_zero_valued_label_sets_are_written(uri: str, db: Database[Any], tmp_pat
                  kind="cache_write") == 0
     assert value(expected.samples, "librechat_tokens_total", model="gpt-4o",
                  kind="cache_read") == 900
+    assert_matches(run, expected)
+
+
+def test_errors_per_model_count_the_answers_messages_per_model_counts(
+        uri: str, db: Database[Any], tmp_path: Path) -> None:
+    """librechat_errors_per_model_total counts the assistant messages of
+    librechat_messages_per_model_total that carry an error, so errors / messages is a rate
+    (at most 1); an error on a user message counts in librechat_error_messages_total only."""
+    ensure_indexes(db)
+    uid = ObjectId()
+    at = NOW - timedelta(minutes=2)
+    convo = make_conversation(uid, at, endpoint="openAI", model="gpt-4o", rng=1)
+    cid = convo["conversationId"]
+    # Two questions saved with an error (as an import or a failed edit can leave them), one
+    # answer with error: true, one with an error part, two good answers.
+    docs = [make_message(uid, cid, at, by_user=True, rng=i, model="gpt-4o", error=True)
+            for i in range(2)]
+    docs += [make_message(uid, cid, at, by_user=False, rng=10, model="gpt-4o", error=True),
+             make_message(uid, cid, at, by_user=False, rng=11, model="gpt-4o",
+                          content=[{"type": "error", "error": "429 rate limit"}]),
+             make_message(uid, cid, at, by_user=False, rng=12, model="gpt-4o"),
+             make_message(uid, cid, at, by_user=False, rng=13, model="gpt-4o")]
+    insert(db, "conversations", [convo])
+    insert(db, "messages", docs)
+    run, expected = cold_run(uri, db, tmp_path, NOW)
+    for family in ("librechat_errors_per_model_total", "librechat_errors_per_model_5m"):
+        assert value(run.samples, family, model="gpt-4o") == 2, family
+    for family in ("librechat_messages_per_model_total", "librechat_messages_per_model_5m"):
+        assert value(run.samples, family, model="gpt-4o") == 4, family
+    assert value(run.samples, "librechat_error_messages_total") == 4
+    assert value(run.samples, "librechat_error_messages_5m") == 4
+    # LibreChat saves questions without a model: before 2.2.0 their errors went to "none",
+    # a model with errors and no answers.
+    for errors, answers in (("librechat_errors_per_model_total",
+                             "librechat_messages_per_model_total"),
+                            ("librechat_errors_per_model_5m", "librechat_messages_per_model_5m")):
+        for key, count in run.samples[errors].items():
+            assert count <= run.samples[answers].get(key, 0.0), (errors, key)
     assert_matches(run, expected)
 
 

@@ -10,7 +10,10 @@ in-process against a real mongod, with the wall clock read before and after each
 * ``librechat_exporter_errors`` is 0 for every section of the successful run and 1 for every
   section of the failed one, which has no section durations;
 * ``librechat_exporter_build_info`` carries the job's, Python's, pymongo's and the server's
-  versions, ``librechat_exporter_config_info`` the settings the run had.
+  versions, ``librechat_exporter_config_info`` the settings the run had;
+* ``librechat_exporter_output_bytes`` is the size of the file the run wrote (``os.stat``) and
+  ``librechat_exporter_output_series`` its sample lines (lines that are not comments), in the
+  successful run and in the failed one.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ SECTION_DURATION = next(name for name in ("librechat_exporter_section_duration_s
                         if name in lt.CATALOGUE)
 
 
+def check_output_size(argv: list[str], samples: Samples) -> None:
+    """The file's own size self-metrics against the file itself."""
+    path = Path(argv[argv.index("--output") + 1])
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    assert samples["librechat_exporter_output_bytes"] == {(): float(path.stat().st_size)}
+    assert samples["librechat_exporter_output_series"] == {(): float(len(lines))}
+
+
 def timed(argv: list[str]) -> tuple[JobRun, Samples, float, float]:
     before = time.time()
     run = run_in_process(argv)
@@ -60,10 +71,11 @@ def test_self_metric_values(mongod: Any, mongo_client: pymongo.MongoClient[Any],
                             db: Database[Any], tmp_path: Path) -> None:
     generate(db, GenOptions(seed=95, users=5, days=3))
     settings = ("--timezone", "Europe/Berlin", "--daily-days", "7", "--label-limit", "20")
-    run, samples, before, after = timed(job_argv(mongod.uri, tmp_path, *settings,
-                                                 database=db.name, timeout=20,
-                                                 connect_timeout=5))
+    argv = job_argv(mongod.uri, tmp_path, *settings, database=db.name, timeout=20,
+                    connect_timeout=5)
+    run, samples, before, after = timed(argv)
     assert run.returncode == lt.EXIT_OK, run.stderr
+    check_output_size(argv, samples)
     assert samples["librechat_exporter_up"] == {(): 1.0}
     last_success = samples[LAST_SUCCESS][()]
     assert before <= last_success <= after
@@ -95,10 +107,11 @@ def test_self_metric_values(mongod: Any, mongo_client: pymongo.MongoClient[Any],
 
     # The same state, MongoDB refusing connections: a failed run.
     with refusing_port() as port:
-        failed, after_failure, before, after = timed(job_argv(
-            f"mongodb://127.0.0.1:{port}/?directConnection=true", tmp_path, *settings,
-            timeout=3, connect_timeout=1))
+        argv = job_argv(f"mongodb://127.0.0.1:{port}/?directConnection=true", tmp_path,
+                        *settings, timeout=3, connect_timeout=1)
+        failed, after_failure, before, after = timed(argv)
     assert failed.returncode == lt.EXIT_FAILED, failed.stderr
+    check_output_size(argv, after_failure)
     assert after_failure["librechat_exporter_up"] == {(): 0.0}
     assert after_failure[LAST_SUCCESS][()] == last_success
     assert before <= after_failure[RUN_TIMESTAMP][()] <= after

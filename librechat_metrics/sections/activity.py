@@ -44,11 +44,13 @@ def activity_families(db: Any, clock: Clock, state: dict[str, Any],
         users.setdefault(tenant, set()).add(str(doc.get("user")))
         convos.setdefault(tenant, set()).add(str(doc.get("conversationId")))
         fams[cat.MESSAGES_5M.name].inc(1, tenant=tenant)
-        if doc.get("isCreatedByUser") is not True:
+        assistant = doc.get("isCreatedByUser") is not True
+        if assistant:
             fams[cat.MESSAGES_PER_MODEL_5M.name].inc(1, model=model, tenant=tenant)
         if doc.get("is_error"):
             fams[cat.ERROR_MESSAGES_5M.name].inc(1, tenant=tenant)
-            fams[cat.ERRORS_PER_MODEL_5M.name].inc(1, model=model, tenant=tenant)
+            if assistant:  # as MESSAGES_PER_MODEL_5M counts: their ratio is a rate
+                fams[cat.ERRORS_PER_MODEL_5M.name].inc(1, model=model, tenant=tenant)
     for tenant, members in users.items():
         fams[cat.ACTIVE_USERS.name].set(float(len(members)), tenant=tenant)
     for tenant, members in convos.items():

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pymongo
+from prometheus_client.utils import floatToGoString
 
 from .. import __version__
 from .. import catalogue as cat
@@ -17,6 +18,7 @@ from ..families import Family
 from ..labels import UNKNOWN
 from ..progress import Identity, horizon_family, runs_family, watermark_family
 from ..settings import Settings
+from ..textfile import sealed, text
 
 
 @dataclasses.dataclass
@@ -100,3 +102,26 @@ def self_families(result: RunResult, settings: Settings, section_names: Iterable
     if last_success is not None:
         families.insert(1, single(cat.EXPORTER_LAST_SUCCESS, last_success))
     return [family for family in families if family.samples]
+
+
+def render_with_size(families: list[Family]) -> bytes:
+    """The sealed file of `families` plus its own series count and byte size, so that a panel
+    can show what each run rewrites. The families are rendered once. The size counts its own
+    line, so it is the width of its number that is searched for."""
+    series = Family.of(cat.EXPORTER_OUTPUT_SERIES)
+    series.set(float(sum(len(f.samples) for f in families) + 2))
+    size = Family.of(cat.EXPORTER_OUTPUT_BYTES)
+    body = text(families)
+
+    def file_with(value: int) -> bytes:
+        size.set(float(value))
+        return sealed(body + text([series, size]))
+
+    rest = len(file_with(0)) - len(floatToGoString(0.0))  # every byte but the number's
+    for width in range(1, 24):
+        data = file_with(rest + width)
+        if len(data) == rest + width:
+            return data
+    # Above 1 MB the number is written in Go's exponent form, whose width can jump (1.23456e+06,
+    # 1.234561e+06) so that no value is exactly right: then it is one byte off.
+    return file_with(len(file_with(rest + 12)))

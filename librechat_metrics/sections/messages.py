@@ -113,9 +113,11 @@ def count_messages(db: Any, rows: list[dict[str, Any]], counters: Counters) -> N
                      tenant=tenant)
         if gid.get("error"):
             counters.add(cat.ERROR_MESSAGES_TOTAL, n, tenant=tenant)
-            counters.add(cat.ERRORS_PER_MODEL_TOTAL, n, model=model, tenant=tenant)
         if role == "assistant":
             counters.add(cat.MESSAGES_PER_MODEL_TOTAL, n, model=model, tenant=tenant)
+            if gid.get("error"):
+                # Over the same messages as MESSAGES_PER_MODEL_TOTAL: their ratio is a rate.
+                counters.add(cat.ERRORS_PER_MODEL_TOTAL, n, model=model, tenant=tenant)
             if gid.get("unfinished"):
                 counters.add(cat.UNFINISHED_MESSAGES_TOTAL, n, model=model, tenant=tenant)
             counters.add(cat.RESPONSES_BY_FINISH_REASON_TOTAL, n, model=model,
