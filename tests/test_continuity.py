@@ -336,9 +336,17 @@ def warnings_of(capfd: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capfd.readouterr().err.splitlines() if " WARNING " in line]
 
 
-def assert_counted_afresh(run: Any, db: Any, now: datetime) -> None:
+def assert_refused_and_counted_afresh(uri: str, db: Any, work: Path,
+                                      capfd: pytest.CaptureFixture[str], says: str) -> None:
+    """The next run refuses the .prom with one WARNING saying `says`, and counts what is
+    stored (the oracle's counters over this database)."""
+    capfd.readouterr()
+    later = T0 + timedelta(minutes=1)
+    run = ok(run_job(uri, db.name, work, later))
+    warnings = warnings_of(capfd)
+    assert len(warnings) == 1 and says in warnings[0], warnings
     expected = oracle.compute(oracle.Snapshot.read(db), oracle.Config(
-        now=now, timezone="UTC", label_limit=50, daily_days=30))
+        now=later, timezone="UTC", label_limit=50, daily_days=30))
     assert oracle.compare(run.samples, expected, oracle.COUNTERS) == []
 
 
@@ -352,12 +360,7 @@ def test_restore_refuses_a_prom_of_another_deployment(uri: str, db: Any, tmp_pat
     prom_and_lost_state(uri, db, work, T0)
     db.client.drop_database(db.name)
     generate(db, GenOptions(seed=72, now=T0, users=7))
-    capfd.readouterr()
-    later = T0 + timedelta(minutes=1)
-    run = ok(run_job(uri, db.name, work, later))
-    warnings = warnings_of(capfd)
-    assert len(warnings) == 1 and "another MongoDB deployment" in warnings[0], warnings
-    assert_counted_afresh(run, db, later)
+    assert_refused_and_counted_afresh(uri, db, work, capfd, "another MongoDB deployment")
 
 
 def test_restore_refuses_a_prom_of_another_database(uri: str, db: Any, mongo_client: Any,
@@ -371,13 +374,8 @@ def test_restore_refuses_a_prom_of_another_database(uri: str, db: Any, mongo_cli
         generate(db, GenOptions(seed=74, now=T0, users=9))
         work = tmp_path / "job"
         prom_and_lost_state(uri, other, work, T0)
-        capfd.readouterr()
-        later = T0 + timedelta(minutes=1)
-        run = ok(run_job(uri, db.name, work, later))
-        warnings = warnings_of(capfd)
-        assert len(warnings) == 1 and f"written for database '{other.name}'" in warnings[0], \
-            warnings
-        assert_counted_afresh(run, db, later)
+        assert_refused_and_counted_afresh(uri, db, work, capfd,
+                                          f"written for database '{other.name}'")
     finally:
         mongo_client.drop_database(other.name)
 
@@ -405,12 +403,7 @@ def test_restore_refuses_a_prom_edited_or_of_another_version(
 
         text = sealed(body.replace('schema="3"', 'schema="2"').encode() + b"\n").decode()
     prom.write_text(text)
-    capfd.readouterr()
-    later = T0 + timedelta(minutes=1)
-    run = ok(run_job(uri, db.name, work, later))
-    warnings = warnings_of(capfd)
-    assert len(warnings) == 1 and "cannot stand in" in warnings[0], warnings
-    assert_counted_afresh(run, db, later)
+    assert_refused_and_counted_afresh(uri, db, work, capfd, "cannot stand in")
 
 
 def test_a_restore_of_the_same_deployment_continues(uri: str, db: Any, tmp_path: Path,
