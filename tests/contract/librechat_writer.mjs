@@ -677,6 +677,8 @@ async function importChats(w) {
   }
   await m.bulkSaveConvos(convos);
   await m.bulkSaveMessages(messages, true);
+  // Meanwhile the digest fired in the last steady phase finishes, after it was skipped once.
+  await w.settle('digest', ctx.running, 'success', 5_500);
 }
 
 const PHASES = { seed, steady, delete: remove, import: importChats };
