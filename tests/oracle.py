@@ -746,8 +746,8 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
     `counted` decides which documents the counters include; by default those whose `_id`
     second is before floor(now). `token_source` ("transactions" or "messages") overrides the
     choice made from the snapshot, for counting a subset of the documents. `counters`, when
-    given, fills the message, token and created counters instead of the stored documents
-    (tests/test_contract.py: from what LibreChat was asked to write, deleted documents too).
+    given, fills every counter instead of the stored documents (tests/test_contract.py: from
+    what LibreChat was asked to write, deleted documents too).
     `slots`, when given, are the label slots of earlier runs, kept and added to as a job
     keeps its own (values whose documents are gone keep their slot and their zeros).
     """
@@ -772,6 +772,8 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
         message_counters(acc, snap, is_counted)
         token_counters(acc, snap, is_counted, token_source)
         created_counters(acc, snap, is_counted)
+        schedule_run_counters(acc, snap, now, counted)
+        audit_counters(acc, snap, is_counted)
     else:
         acc.set("librechat_token_source_info", (token_source,), 1.0)
         counters(acc)
@@ -782,8 +784,6 @@ def compute(snap: Snapshot, cfg: Config, *, counted: Callable[[Doc], bool] | Non
     stored_gauges(acc, snap, now)
     agent_gauges(acc, snap)
     feature_gauges(acc, snap, now)
-    schedule_run_counters(acc, snap, now, counted)
-    audit_counters(acc, snap, is_counted)
     acc.absent = {family for family, collection in FAMILY_COLLECTION.items()
                   if not snap.has(collection)}
     for name in LIBRECHAT_COLLECTIONS:

@@ -3,15 +3,19 @@
 ``tests/contract/librechat_writer.mjs`` writes a small database through
 ``@librechat/data-schemas`` 0.0.71 (``createModels`` + ``createMethods``: saveMessage,
 saveConvo, spendTokens, spendStructuredTokens, createTransaction, reserveBalance, createAgent,
-updateAgent, createFile, createSession, createUser, deleteConvos, bulkSaveConvos,
-bulkSaveMessages, ...), in phases, and prints what each phase meant to write. Between the
+updateAgent, createFile, updateFile, createSession, createUser, deleteConvos, bulkSaveConvos,
+bulkSaveMessages, and for LibreChat 0.8's collections createMemory, createMCPServer,
+createCategory, grantPermission, createScheduleWithSlot, reserveStartedRun, recordRunOutcome,
+recordSkippedRun, recordAuditEntry, ...), in phases, and prints what each phase meant to
+write. Between the
 phases the real job runs on one state file:
 
     seed -> first count, steady -> run, steady -> run, delete -> run, import -> run
 
 After each run every family the job wrote is compared with an oracle: the counters from the
 phases' records (what LibreChat was asked to write, summed plainly here; a deletion takes
-nothing away, an import counts when it arrives whatever its createdAt), every other family
+nothing away, an import counts when it arrives whatever its createdAt, a scheduled run counts
+in the phase that settled it, not the one that fired it), every other family
 from the documents stored now (tests/oracle.py). A last run with a fresh state is compared
 with tests/oracle.py alone, on LibreChat's own documents.
 
@@ -131,6 +135,18 @@ def add_created(acc: oracle.Acc, record: Record) -> None:
         acc.add("librechat_registrations_total", (user["provider"],), 1)
 
 
+def add_settled(acc: oracle.Acc, record: Record) -> None:
+    """Scheduled runs count in the phase that settled them (a run fired in one phase and
+    settled in the next is in the next one's record), with the seconds they took."""
+    for run in record["schedule_runs"]:
+        acc.add("librechat_schedule_runs_total", (run["status"],), 1)
+        acc.add("librechat_schedule_run_duration_seconds_total", (run["status"],),
+                run["duration_ms"] / 1000)
+    for entry in record["audit"]:
+        acc.add("librechat_audit_events_total",
+                (entry["category"], entry["outcome"], entry["severity"]), 1)
+
+
 def record_counters(records: Iterable[Record]) -> Callable[[oracle.Acc], None]:
     def fill(acc: oracle.Acc) -> None:
         for record in records:
@@ -139,6 +155,7 @@ def record_counters(records: Iterable[Record]) -> Callable[[oracle.Acc], None]:
             for spend in record["spends"]:
                 add_spend(acc, spend)
             add_created(acc, record)
+            add_settled(acc, record)
     return fill
 
 
@@ -186,15 +203,44 @@ def total(samples: Any, name: str) -> float:
     return sum(samples.get(name, {}).values())
 
 
+# The families the seed cannot reach, and why. Every other family is non-zero after the seed,
+# so no counting rule and no stored-now gauge goes untested on LibreChat's own documents.
+UNTIL_THE_IMPORT = {
+    # The seed writes today; the previous days' families see messages only once the import
+    # phase brings chats dated yesterday and weeks ago (bulkSaveMessages keeps createdAt).
+    "librechat_unique_users_yesterday", "librechat_unique_users_per_day_average",
+    "librechat_unique_users_per_day_stddev", "librechat_messages_per_user_per_day_average",
+    "librechat_messages_per_user_per_day_stddev", "librechat_messages_per_model_yesterday",
+    "librechat_messages_per_model_per_day_average", "librechat_messages_per_model_per_day_stddev",
+    "librechat_messages_sent_per_user_yesterday", "librechat_churned_users",
+}
+NEVER = {
+    # Bans live in LibreChat's Keyv store (the `logs` collection), no model of the package.
+    "librechat_bans_active",
+    # Spend is dated by the transaction's _id, made when LibreChat writes it; no method writes
+    # a transaction in the past (bulkInsertTransactions too gives new ids), so a database
+    # written today has no spend yesterday.
+    "librechat_cost_usd_per_user_yesterday", "librechat_cost_share_of_top_users_yesterday",
+    "librechat_spending_users_yesterday",
+    # A file pending for 5 minutes: every file method stamps updatedAt now (Mongoose
+    # timestamps), and the suite does not wait 5 minutes.
+    "librechat_files_pending_stuck",
+}
+
+
+def idle_families(expected: oracle.Expected) -> set[str]:
+    return {name for name, *_ in oracle.FAMILIES if total(expected.samples, name) == 0}
+
+
 def test_the_job_counts_what_librechat_wrote(librechat_node: NodeTools, uri: str,
                                              db: Database[Any], tmp_path: Path) -> None:
     contract = Contract(librechat_node, uri, db, tmp_path)
 
     contract.write("seed")
     first = contract.check(contract.run(), "first count")
-    # The seed reaches every counter family, so no counting rule goes untested.
-    idle = [name for name in oracle.COUNTERS if total(first.samples, name) == 0]
-    assert idle == [], f"families the seed leaves at 0: {idle}"
+    idle = idle_families(first)
+    assert sorted(idle - UNTIL_THE_IMPORT - NEVER) == [], "families the seed leaves at 0"
+    assert sorted((UNTIL_THE_IMPORT | NEVER) - idle) == [], "reached: no longer an exception"
 
     for n in (1, 2):
         contract.write("steady")
@@ -216,6 +262,7 @@ def test_the_job_counts_what_librechat_wrote(librechat_node: NodeTools, uri: str
     assert total(after_import.samples, "librechat_messages_total") == written + len(
         imported["messages"])
     assert after_import.samples["librechat_unique_users_yesterday"][()] > yesterday_before
+    assert sorted(idle_families(after_import) & UNTIL_THE_IMPORT) == [], "left at 0 by the import"
 
     # A fresh state over the same documents: tests/oracle.py on LibreChat's own documents.
     cold = contract.run("cold")

@@ -19,6 +19,20 @@
 // script reserves to trigger it; credits granted by an admin go through createTransaction
 // (tokenType "credits"), as LibreChat's add-balance script does; the conversation import is
 // bulkSaveConvos + bulkSaveMessages(messages, true), as LibreChat's importer calls them.
+//
+// LibreChat 0.8's collections (see features() below): memories through createMemory /
+// setMemory / deleteMemory; MCP servers through createMCPServer; the marketplace through
+// ensureDefaultCategories / createCategory / updateCategory, and a promotion through
+// updateAgent (0.0.71 has no promote method: LibreChat's admin sets is_promoted with an agent
+// update); schedules through createScheduleWithSlot / updateScheduleById /
+// markScheduleDeleting, their runs through the engine's own calls, reserveStartedRun (fire),
+// recordRunOutcome (settle or pause) and recordSkippedRun (a skip); the admin audit log through
+// recordAuditEntry. 0.0.71 has no method that shares a resource: createSharedLink writes the
+// link and createAgent / createMCPServer the resource, and LibreChat's API (@librechat/api's
+// permission service) then grants through grantPermission with a role of seedDefaultRoles;
+// the script does the same. No method sets a file's preview status either: the background
+// render writes it with updateFile, as here, and the start-up sweep (sweepOrphanedPreviews)
+// fails the pending files it finds too old.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -27,6 +41,10 @@ import { CANCEL_RATE, createMethods, createModels } from '@librechat/data-schema
 import { RetentionMode, feedbackSchema } from 'librechat-data-provider';
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const MAX_SCHEDULES_PER_USER = 5; // LibreChat's per-user schedule cap (schedules.maxPerUser)
+const FAILURES_BEFORE_DISABLE = 3; // the engine's autoDisableAfterFailures
+const BALANCE_SKIPS_BEFORE_DISABLE = 2; // the engine's balanceSkipDisableThreshold
 
 // ---- the stand-ins for what @librechat/api injects into createMethods ----------------------
 // LibreChat's findMatchingPattern picks the rate-table key contained in the model name; this one
@@ -63,10 +81,13 @@ function parseArgs(argv) {
 //     messages, "none" for user messages); tools: [[tool, mcp_server, failed]]
 //   spends: [{model, context, token_type, tokens, kinds, usd, agent_id}]  one per transaction
 //   credits: [{context, amount}], conversations: [{endpoint}], files: [{source, context, bytes}],
-//   users: [{provider}], notes: [..]}
+//   users: [{provider}], notes: [..],
+//   schedule_runs: [{status, duration_ms}]  one per run settled in the phase (a run fired in
+//     one phase and settled in a later one is in the later one's record),
+//   audit: [{category, outcome, severity}]  one per audit log entry}
 function newRecord(phase) {
   return { phase, messages: [], spends: [], credits: [], conversations: [], files: [],
-    users: [], notes: [] };
+    users: [], notes: [], schedule_runs: [], audit: [] };
 }
 
 class Writer {
@@ -199,6 +220,97 @@ class Writer {
       bytes: fields.bytes });
     return file_id;
   }
+
+  /** A schedule as LibreChat's API creates one: in its owner's lowest free slot. */
+  async schedule(key, userKey, agentId, fields = {}) {
+    const id = `sched_${crypto.randomUUID()}`;
+    const created = await this.m.createScheduleWithSlot({ id, user: this.ctx.users[userKey],
+      name: key, prompt: `the ${key} prompt`, agent_id: agentId,
+      cadence: { frequency: 'daily', hour: 8, minute: 0 }, timezone: 'Europe/Berlin',
+      nextRunAt: new Date(Date.now() + DAY), ...fields }, MAX_SCHEDULES_PER_USER);
+    if (created === 'limit') throw new Error(`${userKey} is at the schedule limit`);
+    // Occurrences an hour apart, back from a day ago: distinct {scheduleId, scheduledFor}.
+    this.ctx.schedules[key] = { id, user: userKey, first: Date.now() - DAY, occurrences: 0 };
+    return id;
+  }
+
+  nextOccurrence(key) {
+    const s = this.ctx.schedules[key];
+    s.occurrences += 1;
+    return new Date(s.first + s.occurrences * HOUR).toISOString();
+  }
+
+  /** The engine firing a schedule's next occurrence: a started run in the lowest free
+   *  capacity slot, at the schedule's configRevision, `agoMs` before now by the engine's
+   *  clock (firedAt is the caller's). Returns the occurrence. */
+  async fire(key, agoMs = 0) {
+    const s = this.ctx.schedules[key];
+    const schedule = await this.m.getScheduleById(s.id);
+    const { takenSlots } = await this.m.getCapacityOccupancy();
+    let slot = 0;
+    while (takenSlots.includes(slot)) slot += 1;
+    const scheduledFor = this.nextOccurrence(key);
+    const reserved = await this.m.reserveStartedRun({ scheduleId: s.id,
+      user: this.ctx.users[s.user], scheduledFor: new Date(scheduledFor),
+      firedAt: new Date(Date.now() - agoMs),
+      capacitySlot: slot, configRevision: schedule.configRevision });
+    if (!reserved.run) throw new Error(`${key} did not fire: ${reserved.conflict}`);
+    return scheduledFor;
+  }
+
+  /** recordRunOutcome: a fired run settled (or paused, requires_action, not settled). The
+   *  record takes it when it settles, with the time it took (0 where none was recorded). */
+  async settle(key, scheduledFor, status, durationMs) {
+    const s = this.ctx.schedules[key];
+    await this.m.recordRunOutcome({ scheduleId: s.id, scheduledFor: new Date(scheduledFor),
+      status, durationMs, autoDisableAfterFailures: FAILURES_BEFORE_DISABLE,
+      balanceSkipDisableThreshold: BALANCE_SKIPS_BEFORE_DISABLE,
+      ...(status === 'error' ? { error: 'the model provider returned 503' } : {}) });
+    await this.runIs(s.id, scheduledFor, status);
+    if (status !== 'requires_action') {
+      this.rec.schedule_runs.push({ status, duration_ms: durationMs ?? 0 });
+    }
+  }
+
+  /** recordSkippedRun: an occurrence not run (overlap, or no balance), settled at once. */
+  async skip(key, status) {
+    const s = this.ctx.schedules[key];
+    const schedule = await this.m.getScheduleById(s.id);
+    const scheduledFor = this.nextOccurrence(key);
+    await this.m.recordSkippedRun({ scheduleId: s.id, user: this.ctx.users[s.user],
+      scheduledFor: new Date(scheduledFor), status, configRevision: schedule.configRevision },
+    BALANCE_SKIPS_BEFORE_DISABLE);
+    await this.runIs(s.id, scheduledFor, status);
+    this.rec.schedule_runs.push({ status, duration_ms: 0 });
+  }
+
+  /** LibreChat's guarded writes do nothing where a guard fails: make sure this one landed. */
+  async runIs(scheduleId, scheduledFor, status) {
+    const run = await this.m.getScheduleRunAbortState(scheduleId, new Date(scheduledFor));
+    if (run?.status !== status) {
+      throw new Error(`run ${scheduleId}@${scheduledFor} is ${run?.status}, not ${status}`);
+    }
+  }
+
+  /** recordAuditEntry, failing closed; the record with LibreChat's documented defaults: the
+   *  category is the action's namespace, severity warning for failure/denied, else info. */
+  async audit(action, actorKey, target, outcome, severity) {
+    await this.m.recordAuditEntry({ action, outcome, severity,
+      actor: { type: 'user', id: this.ctx.users[actorKey], name: actorKey }, target,
+      context: { requestId: crypto.randomUUID(), ip: '203.0.113.7' } }, { failClosed: true });
+    const result = outcome ?? 'success';
+    this.rec.audit.push({ category: action.split('.')[0], outcome: result,
+      severity: severity ?? (result === 'failure' || result === 'denied' ? 'warning' : 'info') });
+  }
+
+  /** grantPermission as LibreChat's permission service calls it: a role's bits and id. */
+  async grant(principalType, principalId, resourceType, resourceId, roleKey, grantedBy,
+    expiredAt) {
+    const role = await this.m.findRoleByIdentifier(roleKey);
+    if (!role) throw new Error(`no access role ${roleKey}`);
+    await this.m.grantPermission(principalType, principalId, resourceType, resourceId,
+      role.permBits, grantedBy, undefined, role._id, expiredAt);
+  }
 }
 
 // ---- the phases --------------------------------------------------------------------------
@@ -224,6 +336,9 @@ async function seed(w) {
   await w.user('erin', { email: 'erin@example.org', name: 'Erin', provider: 'github',
     githubId: 'gh-42', emailVerified: true, role: 'USER' },
   { enabled: true, startBalance: 50_000 });
+  await w.user('gina', { email: 'gina@example.org', name: 'Gina', username: 'gina',
+    provider: 'local', emailVerified: true, role: 'USER', password: 'z'.repeat(60) },
+  { enabled: true, startBalance: 2_000 }); // spends past it below: LibreChat stops at 0
 
   // Sessions: two alive, one expired (the suite's mongod runs without its TTL monitor).
   await m.createSession(ctx.users.alice);
@@ -233,17 +348,18 @@ async function seed(w) {
   // Agents with their LLMs; one with MCP tools, one updated to another model before use.
   const research = 'agent_contractResearch01';
   const writer = 'agent_contractWriter0001';
-  await m.createAgent({ id: research, name: 'Research helper', provider: 'openAI',
+  const researchDoc = await m.createAgent({ id: research, name: 'Research helper', provider: 'openAI',
     model: 'gpt-4o', author: ctx.users.carol, category: 'research',
     tools: ['web_search', 'search_issues_mcp_github', 'fetch_mcp_browser'] });
-  await m.createAgent({ id: writer, name: 'Writer', provider: 'anthropic',
+  const writerDoc = await m.createAgent({ id: writer, name: 'Writer', provider: 'anthropic',
     model: 'claude-sonnet-4-5', author: ctx.users.carol, tools: [] });
   await m.updateAgent({ id: writer }, { model: 'claude-opus-4-5',
     description: 'writes long answers' }, { updatingUserId: ctx.users.carol });
-  ctx.agents[research] = { model: 'gpt-4o' };
-  ctx.agents[writer] = { model: 'claude-opus-4-5' };
-  await m.createMCPServer({ config: { title: 'GitHub', type: 'streamable-http',
+  ctx.agents[research] = { model: 'gpt-4o', _id: String(researchDoc._id) };
+  ctx.agents[writer] = { model: 'claude-opus-4-5', _id: String(writerDoc._id) };
+  const github = await m.createMCPServer({ config: { title: 'GitHub', type: 'streamable-http',
     url: 'http://127.0.0.1:1/mcp' }, author: ctx.users.carol });
+  ctx.mcpServers = { github: String(github._id) };
 
   // openAI chat: two turns, a title, finish reasons.
   await w.convo('alice_gpt', 'alice', { endpoint: 'openAI', model: 'gpt-4o' });
@@ -304,6 +420,11 @@ async function seed(w) {
   await w.turn('bob_gemini', { text: '', fields: { error: true,
     content: [{ type: 'error', error: 'quota exceeded' }] }, counts: { error: true } });
 
+  // A user with little balance asks for more than it covers: updateBalance keeps it at 0.
+  await w.convo('gina_gpt', 'gina', { endpoint: 'openAI', model: 'gpt-4o' });
+  await w.turn('gina_gpt');
+  await w.spend('gina_gpt', 'gina', 'gpt-4o', 'message', 1_000, 500);
+
   // A custom endpoint, and a temporary chat.
   await w.convo('erin_router', 'erin', { endpoint: 'OpenRouter', endpointType: 'custom',
     model: 'meta-llama/llama-3.1-70b-instruct' });
@@ -356,6 +477,130 @@ async function seed(w) {
     amount: 25_000, expiresAt: new Date(Date.now() + 3_600_000) });
   if (!held?.reserved) throw new Error('alice could not reserve');
   ctx.steady = 0;
+  await seedFeatures(w, research, writer);
+}
+
+/** LibreChat 0.8's collections: memories, a second MCP server, the marketplace, shares,
+ *  schedules and their runs, the admin audit log, files with a preview status. */
+async function seedFeatures(w, research, writer) {
+  const { m, ctx } = w;
+  const { users, agents } = ctx;
+  // Memories: Alice keeps three (one in the research agent's partition), Bob one.
+  await m.createMemory({ userId: users.alice, key: 'preferred_language', value: 'French',
+    tokenCount: 4 });
+  await m.createMemory({ userId: users.alice, key: 'job_title', value: 'oceanographer',
+    tokenCount: 6 });
+  await m.createMemory({ userId: users.alice, key: 'open_questions', value: 'tides in March',
+    tokenCount: 9, agentId: research });
+  await m.createMemory({ userId: users.bob, key: 'timezone', value: 'Europe/Lisbon',
+    tokenCount: 7 });
+
+  const browser = await m.createMCPServer({ config: { title: 'Browser', type: 'sse',
+    url: 'http://127.0.0.1:2/sse' }, author: ctx.users.carol });
+  ctx.mcpServers.browser = String(browser._id);
+
+  // The marketplace: LibreChat's built-in categories, a custom one the research agent is
+  // in, a built-in one retired, and the research agent promoted by the admin.
+  await m.ensureDefaultCategories();
+  await m.createCategory({ value: 'research', label: 'Research', description: 'finds things',
+    order: 10, custom: true });
+  await m.updateCategory('aftersales', { isActive: false });
+  await m.updateAgent({ id: research }, { is_promoted: true }, { updatingUserId: users.carol });
+
+  // Sharing, as LibreChat's permission service grants it: owners, the research agent shared
+  // with every USER and with a group, the GitHub server's owner, Alice's public shared link,
+  // and a share with Bob that has expired (the suite's mongod runs no TTL monitor).
+  await m.seedDefaultRoles();
+  await w.grant('user', users.carol, 'agent', agents[research]._id, 'agent_owner', users.carol);
+  await w.grant('user', users.carol, 'agent', agents[writer]._id, 'agent_owner', users.carol);
+  await w.grant('role', 'USER', 'agent', agents[research]._id, 'agent_viewer', users.carol);
+  const team = await m.createGroup({ name: 'Research team', source: 'local',
+    memberIds: [users.alice, users.erin] });
+  await w.grant('group', team._id, 'agent', agents[research]._id, 'agent_editor', users.carol);
+  await w.grant('user', users.carol, 'mcpServer', ctx.mcpServers.github, 'mcpServer_owner',
+    users.carol);
+  await w.grant('user', users.bob, 'agent', agents[writer]._id, 'agent_viewer', users.carol,
+    new Date(Date.now() - 60_000));
+  const share = await m.createSharedLink(users.alice, ctx.convos.alice_gpt.id);
+  ctx.share = share._id;
+  await w.grant('user', users.alice, 'sharedLink', share._id, 'sharedLink_owner', users.alice);
+  await w.grant('public', null, 'sharedLink', share._id, 'sharedLink_viewer', users.alice);
+
+  // Schedules: Alice's daily digest on the research agent, Bob's report on the writer (Bob is
+  // short of balance), Erin's disabled by Erin after a failed run, Carol's being deleted.
+  await w.schedule('digest', 'alice', research);
+  await w.schedule('report', 'bob', writer, { cadence: { frequency: 'weekly', hour: 9,
+    minute: 30, daysOfWeek: [1] } });
+  await w.schedule('erin_cron', 'erin', research, { cadence: { frequency: 'cron',
+    expression: '*/30 * * * *' } });
+  await w.schedule('carol_old', 'carol', writer);
+  const done = await w.fire('digest');
+  await w.settle('digest', done, 'success', 4_200);
+  ctx.paused = await w.fire('digest');
+  await w.settle('digest', ctx.paused, 'requires_action'); // waits for a tool approval
+  // A long run, fired ten minutes ago (more than the job's --lag before its first run), still
+  // going when the job runs: it counts when it settles, in the next phase, not by firedAt.
+  ctx.running = await w.fire('digest', 10 * 60_000);
+  await w.skip('report', 'skipped_balance');
+  const failed = await w.fire('erin_cron');
+  await w.settle('erin_cron', failed, 'error', 900);
+  await m.updateScheduleById(ctx.schedules.erin_cron.id, users.erin, { enabled: false });
+  await m.markScheduleDeleting(ctx.schedules.carol_old.id, users.carol);
+
+  // The admin audit log: Carol's grants, one failing; Bob denied twice, once critical.
+  const bobTarget = { type: 'user', id: users.bob, name: 'bob' };
+  await w.audit('grant.assigned', 'carol', bobTarget);
+  await w.audit('permission.insights_assigned', 'carol', { type: 'role', name: 'USER' });
+  await w.audit('grant.assigned', 'carol', { type: 'group', id: team._id, name: 'team' },
+    'failure');
+  await w.audit('grant.assigned', 'bob', { type: 'user', id: users.bob, name: 'bob' }, 'denied');
+  await w.audit('grant.removed', 'bob', { type: 'user', id: users.carol, name: 'carol' },
+    'denied', 'critical');
+
+  // Code-execution documents whose previews render in the background: one rendered, one
+  // still pending, one that failed.
+  for (const key of ['report_ready', 'report_pending', 'report_failed']) {
+    await w.file('carol', key, { bytes: 30_000, type: 'application/pdf', source: 'local',
+      context: 'execute_code', status: 'pending', conversationId: ctx.convos.carol_agent.id });
+  }
+  await m.updateFile({ file_id: ctx.files.report_ready, status: 'ready' });
+  await m.updateFile({ file_id: ctx.files.report_failed, status: 'failed',
+    previewError: 'render timed out' });
+}
+
+/** A steady phase's share of the 0.8 collections: a run settled in each (the one left
+ *  running, fired before), the next fired, a memory rewritten, an audit entry, previews. */
+async function steadyFeatures(w, n) {
+  const { m, ctx } = w;
+  // The seed's ten-minute run succeeds; the one fired in steady 1 fails after 3 s.
+  await w.settle('digest', ctx.running, n === 1 ? 'success' : 'error',
+    n === 1 ? 600_000 + n : 3_000 + n);
+  ctx.running = await w.fire('digest');
+  if (n === 1) {
+    // Bob's second skip for lack of balance: LibreChat disables the schedule.
+    await w.skip('report', 'skipped_balance');
+  } else {
+    // The paused run's approval never came: it is interrupted after a minute.
+    await w.settle('digest', ctx.paused, 'interrupted', 61_000);
+  }
+  await m.setMemory({ userId: ctx.users.alice, key: 'job_title', value: `oceanographer ${n}`,
+    tokenCount: 6 + n });
+  await w.audit('grant.assigned', n === 1 ? 'carol' : 'erin',
+    { type: 'user', id: ctx.users.erin, name: 'erin' }, n === 1 ? 'success' : 'denied');
+  if (n === 1) await m.updateFile({ file_id: ctx.files.report_pending, status: 'ready' });
+  await w.file('alice', `preview${n}`, { bytes: 2_000 * n, type: 'application/pdf',
+    source: 'local', context: 'execute_code', status: 'pending' });
+}
+
+/** The deletion phase: a memory forgotten, the public link revoked, an overlapping fire
+ *  skipped, an audit entry for a removed grant. */
+async function deleteFeatures(w) {
+  const { m, ctx } = w;
+  await m.deleteMemory({ userId: ctx.users.bob, key: 'timezone' });
+  await m.revokePermission('public', null, 'sharedLink', ctx.share);
+  await w.skip('digest', 'skipped_overlap'); // the digest fired in the last steady run is running
+  await w.audit('grant.removed', 'carol', { type: 'user', id: ctx.users.bob, name: 'bob' });
+  w.rec.notes.push('deleted memory timezone, revoked the public share');
 }
 
 async function steady(w) {
@@ -376,6 +621,7 @@ async function steady(w) {
     ldapId: `f${n}`, emailVerified: true, role: 'USER' }, { enabled: true, startBalance: 1000 });
   await w.file(`frank${n}`, `upload${n}`, { bytes: 512 * n, type: 'image/jpeg',
     source: 'local', context: 'avatar' });
+  await steadyFeatures(w, n);
 }
 
 async function remove(w) {
@@ -389,6 +635,7 @@ async function remove(w) {
   // Life goes on in the same run.
   await w.turn('erin_router');
   await w.spend('erin_router', 'erin', 'meta-llama/llama-3.1-70b-instruct', 'message', 300, 120);
+  await deleteFeatures(w);
 }
 
 /** LibreChat's conversation import: bulkSaveConvos with the original timestamps, then
@@ -400,6 +647,10 @@ async function importChats(w) {
   const chats = [
     { user: 'alice', at: new Date(now - DAY), model: 'gpt-4o', turns: 3 },
     { user: 'bob', at: new Date(now - 27 * DAY), model: 'gpt-4o-mini', turns: 2 },
+    // Frank's history from elsewhere, his last chat 20 days old: by its dates a user active
+    // in the last 30 days and not in the last 7, a churned user as LibreChat's Insights
+    // counts them (by the messages' createdAt).
+    { user: 'frank1', at: new Date(now - 20 * DAY), model: 'gpt-4o-mini', turns: 1 },
   ];
   const convos = [];
   const messages = [];
@@ -426,6 +677,8 @@ async function importChats(w) {
   }
   await m.bulkSaveConvos(convos);
   await m.bulkSaveMessages(messages, true);
+  // Meanwhile the digest fired in the last steady phase finishes, after it was skipped once.
+  await w.settle('digest', ctx.running, 'success', 5_500);
 }
 
 const PHASES = { seed, steady, delete: remove, import: importChats };
@@ -435,7 +688,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   process.env.JWT_REFRESH_SECRET ||= crypto.randomBytes(16).toString('hex');
   const ctx = args.phase === 'seed'
-    ? { users: {}, agents: {}, convos: {}, files: {} }
+    ? { users: {}, agents: {}, convos: {}, files: {}, schedules: {} }
     : JSON.parse(fs.readFileSync(args.context, 'utf8'));
   await mongoose.connect(args.uri, { dbName: args.db, serverSelectionTimeoutMS: 10_000 });
   try {
