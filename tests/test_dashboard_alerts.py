@@ -29,12 +29,13 @@
   is the credits of LibreChat's balances over the spend rate; the finish reason panels show
   "not saved" on a LibreChat that saves none; every alert rule loads, evaluates without error,
   and names only series that exist. Then trouble is made for real (a burst of failed, cut-off
-  and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run that
-  cannot reach MongoDB; runs stopped with the last file saying up 1; the file removed): the
-  matching alerts go pending in Prometheus; with MongoDB gone the health row says DOWN, the
-  stored-now stats No data and the range stats survive, until ``$stale_after`` passes; with
-  the file frozen the health row says STALE and no LibreChat stat shows a number; once the file
-  is gone every stat but node_exporter's own is No data.
+  and expensive answers; a denied admin action and scheduled runs failing; a file 10 minutes
+  old; a broken .prom file beside it; a run that cannot reach MongoDB; runs stopped with the
+  last file saying up 1; the file removed): the matching alerts go pending in Prometheus; with
+  MongoDB gone the health row says DOWN, the stored-now stats No data and the range stats
+  survive, until ``$stale_after`` passes; with the file frozen the health row says STALE and
+  no LibreChat stat shows a number; once the file is gone every stat but node_exporter's own
+  is No data.
 * A second end-to-end test: a multi-tenant site (``--tenant-label``) and an empty LibreChat
   side by side. Selecting every tenant explicitly shows what All shows, one tenant fills every
   stat, and a healthy empty site fills every stat too (No data is reserved for trouble; the
@@ -103,7 +104,7 @@ HEALTH_ROW = {
 STALE, DOWN, UP = -1.0, 0.0, 1.0
 # Severity critical is for an outage every user feels; everything else pages nobody.
 CRITICAL = {"LibreChatDatabaseUnreachable"}
-GROUPS = ("librechat-outage", "librechat-textfile-job", "librechat-usage")
+GROUPS = ("librechat-outage", "librechat-textfile-job", "librechat-usage", "librechat-features")
 # What Grafana puts in for the built-in interval variables on a short range: every panel has a
 # 5-minute minimum interval, so $__rate_interval is at least 5m.
 GRAFANA_INTERVALS = {"__rate_interval": "5m", "__interval": "5m", "__range": "5m"}
@@ -449,6 +450,8 @@ def test_only_an_outage_users_feel_is_critical() -> None:
     assert set(groups["librechat-usage"]) >= {
         "LibreChatModelErrorRateHigh", "LibreChatUnfinishedResponsesHigh",
         "LibreChatActivityStopped"}
+    assert set(groups["librechat-features"]) >= {
+        "LibreChatAdminActionsDenied", "LibreChatScheduledRunsFailing"}
     for name in CRITICAL:
         # Long enough to ride out a failed run or two (one sample a minute).
         held = re.search(r"(?m)^\s+for:\s*(\d+)m\s*$", blocks[name])
@@ -954,6 +957,27 @@ def add_trouble(db: Database[Any], rng: random.Random, answers: int = 25) -> Non
                                                    rng=rng, conversationId=cid))
 
 
+def add_feature_trouble(db: Database[Any], rng: random.Random, failures: int = 5) -> None:
+    """What the librechat-features alerts are about, at the current time, as LibreChat 0.8
+    writes it: a regular user's grant denied in the admin audit log (continuing the platform
+    chain) and ``failures`` scheduled agent runs settling now in error."""
+    ld = librechat_data
+    at = datetime.now(UTC)
+    user = db.users.find_one({"emailVerified": True, "role": "USER"})
+    assert user is not None
+    chain = list(db.auditlogs.find({"chainKey": "__platform__"}).sort("seq", -1).limit(1))
+    db.auditlogs.insert_one(ld.make_audit_entry(
+        chain, at, "grant.assigned", {"type": "user", "id": str(user["_id"]),
+                                      "name": user["name"]},
+        {"type": "role", "id": "ADMIN", "name": "ADMIN"}, outcome="denied", rng=rng))
+    schedule = db.schedules.find_one({"enabled": True})
+    assert schedule is not None, "the generator wrote no enabled schedule"
+    # settledAt is the moment LibreChat settles the run: now, after its duration.
+    db.scheduleruns.insert_many([ld.make_schedule_run(
+        schedule, at - timedelta(milliseconds=4000 + i), "error", duration_ms=4000 + i, rng=rng)
+        for i in range(failures)])
+
+
 def grafana_values(instance: str, tenant: str = ".*", model: str = ".*",
                    stale_after: int = 300) -> dict[str, str]:
     """Template variables as Grafana substitutes them (All is the regex .*; stale_after is
@@ -1033,10 +1057,12 @@ def test_dashboard_and_alerts_on_real_prometheus(
             # Trouble: every alert that can fire within seconds must match the real series.
             time.sleep(1.5)  # the burst must not share a second with the last run
             add_trouble(db, rng)
+            add_feature_trouble(db, rng)
             time.sleep(1.5)
             job_run()
             for alert in ("LibreChatModelErrorRateHigh", "LibreChatUnfinishedResponsesHigh",
-                          "LibreChatDailyCostHigh"):
+                          "LibreChatDailyCostHigh", "LibreChatAdminActionsDenied",
+                          "LibreChatScheduledRunsFailing"):
                 wait_for_alert(prom, alert)
             past = time.time() - 600
             os.utime(output, (past, past))  # node_exporter serves a file 10 minutes old
