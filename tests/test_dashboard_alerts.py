@@ -29,12 +29,13 @@
   is the credits of LibreChat's balances over the spend rate; the finish reason panels show
   "not saved" on a LibreChat that saves none; every alert rule loads, evaluates without error,
   and names only series that exist. Then trouble is made for real (a burst of failed, cut-off
-  and expensive answers; a file 10 minutes old; a broken .prom file beside it; a run that
-  cannot reach MongoDB; runs stopped with the last file saying up 1; the file removed): the
-  matching alerts go pending in Prometheus; with MongoDB gone the health row says DOWN, the
-  stored-now stats No data and the range stats survive, until ``$stale_after`` passes; with
-  the file frozen the health row says STALE and no LibreChat stat shows a number; once the file
-  is gone every stat but node_exporter's own is No data.
+  and expensive answers; a denied admin action and scheduled runs failing; a file 10 minutes
+  old; a broken .prom file beside it; a run that cannot reach MongoDB; runs stopped with the
+  last file saying up 1; the file removed): the matching alerts go pending in Prometheus; with
+  MongoDB gone the health row says DOWN, the stored-now stats No data and the range stats
+  survive, until ``$stale_after`` passes; with the file frozen the health row says STALE and
+  no LibreChat stat shows a number; once the file is gone every stat but node_exporter's own
+  is No data.
 * A second end-to-end test: a multi-tenant site (``--tenant-label``) and an empty LibreChat
   side by side. Selecting every tenant explicitly shows what All shows, one tenant fills every
   stat, and a healthy empty site fills every stat too (No data is reserved for trouble; the
@@ -85,9 +86,11 @@ RUNBOOK = ROOT / "docs" / "runbook.md"
 # replaces it with where the docs are published.
 RUNBOOK_BASE = "https://runbooks.example.com/librechat-textfile"
 OPERATING = ROOT / "docs" / "operating.md"
+# The librechat-features group's unit tests (issue 22) have a file of their own.
+RULES_TESTS = (RULES_TEST, ROOT / "alerts" / "librechat-features.rules.test.yml")
 
 ROWS = ("Job health", "Activity", "Tokens & cost", "Quality", "Tools & agents", "Users & files",
-        "Job details")
+        "Job details", "LibreChat 0.8 features")
 # The first row, title -> the series its stat reads. Compact: one line of stats.
 HEALTH_ROW = {
     "Job status": {"librechat_exporter_up", "librechat_exporter_run_timestamp_seconds"},
@@ -101,7 +104,7 @@ HEALTH_ROW = {
 STALE, DOWN, UP = -1.0, 0.0, 1.0
 # Severity critical is for an outage every user feels; everything else pages nobody.
 CRITICAL = {"LibreChatDatabaseUnreachable"}
-GROUPS = ("librechat-outage", "librechat-textfile-job", "librechat-usage")
+GROUPS = ("librechat-outage", "librechat-textfile-job", "librechat-usage", "librechat-features")
 # What Grafana puts in for the built-in interval variables on a short range: every panel has a
 # 5-minute minimum interval, so $__rate_interval is at least 5m.
 GRAFANA_INTERVALS = {"__rate_interval": "5m", "__interval": "5m", "__range": "5m"}
@@ -299,11 +302,12 @@ def generated_database(client: pymongo.MongoClient[Any], seed: int) -> str:
 
 
 def tenant_database(client: pymongo.MongoClient[Any], seed: int) -> str:
-    """A multi-tenant LibreChat (0.8.7, every document of a tenant-aware collection carries its
-    user's tenantId)."""
+    """A multi-tenant LibreChat (the newest version the generator writes, every document of a
+    tenant-aware collection carrying its user's tenantId)."""
     name = f"t_dashboard_tenants_{secrets.token_hex(4)}"
     librechat_data.generate(client[name], librechat_data.GenOptions(
-        seed=seed, now=datetime.now(UTC), users=24, version="0.8.7", tenants=TENANTS))
+        seed=seed, now=datetime.now(UTC), users=24, version=librechat_data.LATEST,
+        tenants=TENANTS))
     return name
 
 
@@ -354,15 +358,16 @@ def test_promtool_check_rules() -> None:
 
 def test_promtool_test_rules() -> None:
     promtool = require_binary(PROMTOOL_BINARY)
-    done = subprocess.run([promtool, "test", "rules", str(RULES_TEST)], capture_output=True,
-                          text=True, timeout=180, check=False, cwd=RULES_TEST.parent)
+    done = subprocess.run([promtool, "test", "rules", *map(str, RULES_TESTS)],
+                          capture_output=True, text=True, timeout=180, check=False,
+                          cwd=RULES_TEST.parent)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS" in done.stdout
+    assert done.stdout.count("SUCCESS") == len(RULES_TESTS), done.stdout
 
 
 def alert_test_cases() -> tuple[set[str], set[str]]:
     """(alerts with a firing case, alerts with a quiet case) in the rules' unit tests."""
-    lines = RULES_TEST.read_text(encoding="utf-8").splitlines()
+    lines = [line for path in RULES_TESTS for line in path.read_text(encoding="utf-8").splitlines()]
     firing: set[str] = set()
     quiet: set[str] = set()
     for i, line in enumerate(lines):
@@ -445,6 +450,8 @@ def test_only_an_outage_users_feel_is_critical() -> None:
     assert set(groups["librechat-usage"]) >= {
         "LibreChatModelErrorRateHigh", "LibreChatUnfinishedResponsesHigh",
         "LibreChatActivityStopped"}
+    assert set(groups["librechat-features"]) >= {
+        "LibreChatAdminActionsDenied", "LibreChatScheduledRunsFailing"}
     for name in CRITICAL:
         # Long enough to ride out a failed run or two (one sample a minute).
         held = re.search(r"(?m)^\s+for:\s*(\d+)m\s*$", blocks[name])
@@ -950,6 +957,27 @@ def add_trouble(db: Database[Any], rng: random.Random, answers: int = 25) -> Non
                                                    rng=rng, conversationId=cid))
 
 
+def add_feature_trouble(db: Database[Any], rng: random.Random, failures: int = 5) -> None:
+    """What the librechat-features alerts are about, at the current time, as LibreChat 0.8
+    writes it: a regular user's grant denied in the admin audit log (continuing the platform
+    chain) and ``failures`` scheduled agent runs settling now in error."""
+    ld = librechat_data
+    at = datetime.now(UTC)
+    user = db.users.find_one({"emailVerified": True, "role": "USER"})
+    assert user is not None
+    chain = list(db.auditlogs.find({"chainKey": "__platform__"}).sort("seq", -1).limit(1))
+    db.auditlogs.insert_one(ld.make_audit_entry(
+        chain, at, "grant.assigned", {"type": "user", "id": str(user["_id"]),
+                                      "name": user["name"]},
+        {"type": "role", "id": "ADMIN", "name": "ADMIN"}, outcome="denied", rng=rng))
+    schedule = db.schedules.find_one({"enabled": True})
+    assert schedule is not None, "the generator wrote no enabled schedule"
+    # settledAt is the moment LibreChat settles the run: now, after its duration.
+    db.scheduleruns.insert_many([ld.make_schedule_run(
+        schedule, at - timedelta(milliseconds=4000 + i), "error", duration_ms=4000 + i, rng=rng)
+        for i in range(failures)])
+
+
 def grafana_values(instance: str, tenant: str = ".*", model: str = ".*",
                    stale_after: int = 300) -> dict[str, str]:
     """Template variables as Grafana substitutes them (All is the regex .*; stale_after is
@@ -1029,10 +1057,12 @@ def test_dashboard_and_alerts_on_real_prometheus(
             # Trouble: every alert that can fire within seconds must match the real series.
             time.sleep(1.5)  # the burst must not share a second with the last run
             add_trouble(db, rng)
+            add_feature_trouble(db, rng)
             time.sleep(1.5)
             job_run()
             for alert in ("LibreChatModelErrorRateHigh", "LibreChatUnfinishedResponsesHigh",
-                          "LibreChatDailyCostHigh"):
+                          "LibreChatDailyCostHigh", "LibreChatAdminActionsDenied",
+                          "LibreChatScheduledRunsFailing"):
                 wait_for_alert(prom, alert)
             past = time.time() - 600
             os.utime(output, (past, past))  # node_exporter serves a file 10 minutes old
