@@ -25,8 +25,8 @@ from typing import Any
 
 from .catalogue import EXPORTER_RUNS, Spec
 from .clock import oid_at
-from .progress import RESULTS, Identity, generation, runs_of, section_watermark
-from .restore import RESTORE_ZONE, NotRestorable, state_from_textfile
+from .progress import RESTORE_ZONE, RESULTS, Identity, generation, runs_of, section_watermark
+from .restore import NotRestorable, state_from_textfile
 from .sections.registry import SECTIONS
 from .settings import Settings
 from .textfile import unsealed

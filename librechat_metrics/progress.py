@@ -24,6 +24,9 @@ from . import catalogue as cat
 from .families import Family
 
 RESULTS = ("ok", "partial", "failed")
+RESTORE_ZONE = "restore_zone"
+# A restored section's [horizon, watermark): the stored ids in it are listed as seen before
+# the section runs (continuity.list_restored_zone), then the key is dropped.
 UNKNOWN_DEPLOYMENT = "unknown"
 
 
@@ -48,7 +51,7 @@ def section_watermark(section_state: Mapping[str, Any]) -> float | None:
     stream = section_state.get("stream")
     if not finished(stream):
         return None
-    zone = section_state.get("restore_zone") or (0, 0)
+    zone = section_state.get(RESTORE_ZONE) or (0, 0)
     return max(stream_watermark(stream), float(zone[1]))
 
 

@@ -32,15 +32,12 @@ from .catalogue import (
     Spec,
 )
 from .dimensions import remember_values
-from .progress import RESULTS, Identity
+from .progress import RESTORE_ZONE, RESULTS, Identity
 from .settings import Settings
 from .state import STATE_VERSION
 from .textfile import unsealed
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
-RESTORE_ZONE = "restore_zone"
-# A restored section's [horizon, watermark): the stored ids in it are listed as seen before
-# the section runs (continuity.list_restored_zones), then the key is dropped.
 
 
 class NotRestorable(ValueError):

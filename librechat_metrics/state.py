@@ -16,7 +16,7 @@ from bson import ObjectId
 from .atomic import atomic_write
 from .errors import JobError
 from .migrate import migrate
-from .progress import RESULTS
+from .progress import RESTORE_ZONE, RESULTS
 
 log = logging.getLogger("librechat_textfile")
 
@@ -158,7 +158,7 @@ SECTION_STATE: dict[str, Callable[[Any], bool]] = {
     "absent": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     # A restored section's [horizon, watermark), listed as seen in the next run that reaches
     # MongoDB (continuity.py).
-    "restore_zone": lambda v: isinstance(v, list) and len(v) == 2 and all(map(_is_number, v)),
+    RESTORE_ZONE: lambda v: isinstance(v, list) and len(v) == 2 and all(map(_is_number, v)),
 }
 
 

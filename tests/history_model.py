@@ -31,10 +31,8 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
-import json
 import math
 import os
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,7 +114,6 @@ class History:
         self.stored: set[ObjectId] = set()
         self.state: View | None = None  # None: no usable state file
         self.prom: View | None = None  # None: no .prom with counters
-        self.prom_exists = False
         self.last: Samples | None = None  # the last file published, as parsed
         self.seq = 0
         self.steps: list[str] = []
@@ -214,7 +211,7 @@ class History:
         self.steps.append("prom removed")
         self.kinds["prom removed"] += 1
         self.output.unlink(missing_ok=True)
-        self.prom, self.prom_exists = None, False
+        self.prom = None
 
     def back_up_state(self) -> tuple[bytes, View | None]:
         return self.state_file.read_bytes(), copy.deepcopy(self.state)
@@ -375,7 +372,7 @@ class History:
         view = self.counted_run(base, set(SECTION_COLLECTION) - errors)
         view.runs["partial" if errors else "ok"] += 1
         self._check(samples, view, afresh)
-        self.state, self.prom, self.prom_exists = view, copy.deepcopy(view), True
+        self.state, self.prom = view, copy.deepcopy(view)
         return samples
 
     def run_down(self, port: int) -> Samples:
@@ -402,7 +399,7 @@ class History:
         self._check(samples, carried, afresh)
         if self.state is not None:
             self.state = copy.deepcopy(carried)  # saved with the run counted
-        self.prom, self.prom_exists = carried, True
+        self.prom = carried
         return samples
 
     def run_killed(self, stop_at: str, tmp: Path) -> None:
@@ -478,15 +475,3 @@ class History:
                 if later is not None:
                     assert later >= value, self.where(
                         f"{family}{dict(key)} fell from {value} to {later}")
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def dump(view: View | None) -> str:
-    if view is None:
-        return "none"
-    return json.dumps({n: {"counted": len(s.counted), "boundary": s.boundary,
-                           "total": s.total, "per_model": s.per_model}
-                       for n, s in view.sections.items()}, sort_keys=True)

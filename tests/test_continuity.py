@@ -18,7 +18,6 @@ replays random ones: HISTORY_EXAMPLES (default 20) histories of up to HISTORY_ST
 from __future__ import annotations
 
 import os
-import random
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from tests.history_model import History
 from tests.librechat_data import GenOptions, generate, make_transaction
 from tests.mongod import Mongod, find_mongod_binary
 from tests.promparse import ok, parse, run_job
+from tests.seeds import chosen_seed
 
 T0 = datetime(2026, 6, 1, 9, 0, 0, tzinfo=UTC)
 MINUTE = 60.0
@@ -56,12 +56,7 @@ RECORDED_SEED = 20261207
 
 
 def history_seed() -> int:
-    chosen = os.environ.get("HISTORY_SEED", str(RECORDED_SEED))
-    if chosen == "random":
-        drawn = random.SystemRandom().randrange(2**32)
-        print(f"history: HISTORY_SEED={drawn} repeats these histories")
-        return drawn
-    return int(chosen)
+    return chosen_seed("HISTORY_SEED", RECORDED_SEED, "history")
 
 
 @pytest.fixture(scope="module")

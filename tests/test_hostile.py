@@ -54,6 +54,7 @@ from tests.fault_report import (
 )
 from tests.librechat_data import GenOptions, generate, make_message
 from tests.promparse import parse
+from tests.seeds import chosen_seed
 from tests.services import NodeExporter, require_binary
 
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "100"))
@@ -73,12 +74,7 @@ HOSTILE_SETTINGS = settings(
 
 
 def hostile_seed() -> int:
-    chosen = os.environ.get("HOSTILE_SEED", str(RECORDED_SEED))
-    if chosen == "random":
-        drawn = random.SystemRandom().randrange(2**32)
-        print(f"hostile: HOSTILE_SEED={drawn} repeats these examples")
-        return drawn
-    return int(chosen)
+    return chosen_seed("HOSTILE_SEED", RECORDED_SEED, "hostile")
 
 
 SEED = hostile_seed()

@@ -23,8 +23,8 @@ from ..counters import Counters
 from ..dimensions import Dimensions
 from ..families import Family
 from ..labels import closed_label, number
+from ..progress import RESTORE_ZONE
 from ..queries import Match, bounded, grouped
-from ..restore import RESTORE_ZONE
 from ..settings import Settings
 from .base import tenant_of
 from .optional import collection_present
